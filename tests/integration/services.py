@@ -1,0 +1,268 @@
+"""Real services for the integration tests and benchmarks.
+
+Each service is a process this module starts on a free loopback port with a
+throwaway data directory, and stops again by the PID it started.
+"""
+
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS_BIN = os.path.join(REPO, ".tools", "bin")
+
+
+def free_port():
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check, what, timeout=60.0, process=None, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("%s exited early (rc=%s)%s" % (what, process.returncode, _tail(log)))
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("%s did not come up within %ss%s" % (what, timeout, _tail(log)))
+
+
+def _tail(log):
+    if not log or not os.path.exists(log):
+        return ""
+    with open(log, errors="replace") as handle:
+        return "\n" + "".join(handle.readlines()[-20:])
+
+
+def stop_process(process, timeout=20):
+    """Stop a process this module started, by its PID, and reap it."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def pg_bindir():
+    for candidate in ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"):
+        if os.path.exists(os.path.join(candidate, "postgres")):
+            return candidate
+    raise RuntimeError("PostgreSQL server binaries not found: run make setup")
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster with SCRAM password authentication."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.user = "postgres"
+        self.password = secrets.token_urlsafe(16)
+        self.bindir = pg_bindir()
+        self.data = os.path.join(base_dir, "pgdata")
+        self.log = os.path.join(base_dir, "postgres.log")
+        self.process = None
+
+    def _as_postgres(self):
+        # initdb and postgres refuse to run as root.
+        if os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam("postgres")
+
+        def demote():
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+
+        return {"preexec_fn": demote}
+
+    def start(self):
+        os.makedirs(self.data, exist_ok=True)
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            for path in (self.base_dir, self.data):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        pwfile = os.path.join(self.base_dir, "pwfile")
+        with open(pwfile, "w") as handle:
+            handle.write(self.password)
+        if os.geteuid() == 0:
+            os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+        subprocess.run(
+            [os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", self.user,
+             "--pwfile", pwfile, "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **self._as_postgres())
+        os.unlink(pwfile)
+        log = open(self.log, "w")
+        self.process = subprocess.Popen(
+            [os.path.join(self.bindir, "postgres"), "-D", self.data, "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + self.base_dir,
+             "-c", "fsync=off", "-c", "max_connections=100"],
+            stdout=log, stderr=subprocess.STDOUT, **self._as_postgres())
+        wait_for(self._ready, "PostgreSQL", process=self.process, log=self.log)
+        return self
+
+    def _ready(self):
+        return subprocess.run(
+            [os.path.join(self.bindir, "pg_isready"), "-h", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+    def uri(self, dbname="postgres", user=None, password=None):
+        return "postgresql://%s:%s@%s:%d/%s" % (
+            user or self.user, password or self.password, self.host, self.port, dbname)
+
+    def connection_args(self):
+        """Module options for connecting as the superuser."""
+        return dict(login_host=self.host, login_port=self.port, login_user=self.user,
+                    login_password=self.password, ssl_mode="disable")
+
+    def stop(self):
+        stop_process(self.process)
+
+
+class MinioServer:
+    """A throwaway single-drive MinIO server."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.console_port = free_port()
+        self.access_key = "minio-admin"
+        self.secret_key = secrets.token_urlsafe(18)
+        self.data = os.path.join(base_dir, "minio-data")
+        self.log = os.path.join(base_dir, "minio.log")
+        self.process = None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        binary = os.path.join(TOOLS_BIN, "minio")
+        if not os.path.exists(binary):
+            raise RuntimeError("minio binary not found in %s: run make setup" % TOOLS_BIN)
+        os.makedirs(self.data, exist_ok=True)
+        env = dict(os.environ, MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
+                   MINIO_BROWSER="off", MINIO_UPDATE="off")
+        log = open(self.log, "w")
+        self.process = subprocess.Popen(
+            [binary, "server", self.data, "--address", "127.0.0.1:%d" % self.port,
+             "--console-address", "127.0.0.1:%d" % self.console_port, "--quiet"],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: urllib.request.urlopen(self.endpoint + "/minio/health/ready", timeout=2).status == 200,
+                 "MinIO", process=self.process, log=self.log)
+        return self
+
+    def connection_args(self):
+        return dict(endpoint_url=self.endpoint, access_key=self.access_key, secret_key=self.secret_key)
+
+    def client(self):
+        import boto3
+        import botocore.config
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+            config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def stop(self):
+        stop_process(self.process)
+
+
+class MlflowServer:
+    """`mlflow server` with a PostgreSQL backend store and proxied MinIO artifacts."""
+
+    def __init__(self, base_dir, postgres, minio, database="mlflow", bucket="mlflow"):
+        self.base_dir = base_dir
+        self.postgres = postgres
+        self.minio = minio
+        self.database = database
+        self.bucket = bucket
+        self.port = free_port()
+        self.log = os.path.join(base_dir, "mlflow.log")
+        self.process = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+        env = dict(os.environ, MLFLOW_S3_ENDPOINT_URL=self.minio.endpoint,
+                   AWS_ACCESS_KEY_ID=self.minio.access_key,
+                   AWS_SECRET_ACCESS_KEY=self.minio.secret_key)
+        log = open(self.log, "w")
+        self.process = subprocess.Popen(
+            [mlflow, "server", "--backend-store-uri", self.postgres.uri(self.database),
+             "--artifacts-destination", "s3://%s" % self.bucket, "--serve-artifacts",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_for(lambda: urllib.request.urlopen(self.url + "/health", timeout=2).status == 200,
+                 "MLflow server", timeout=180, process=self.process, log=self.log)
+        return self
+
+    def stop(self):
+        # The server runs its workers in the session it leads; stop that group.
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def run_module(module, args, check=False, diff=False, env=None):
+    """Run mlops.stack.<module> through ansible-playbook; return its result.
+
+    The result is the task's result dict as the json callback reports it,
+    with "failed" and "changed" always present.
+    """
+    workdir = tempfile.mkdtemp(prefix="mlops-stack-task-")
+    try:
+        playbook = os.path.join(workdir, "task.yml")
+        with open(playbook, "w") as handle:
+            json.dump([{
+                "hosts": "localhost", "gather_facts": False, "connection": "local",
+                "tasks": [{"name": "module under test", "mlops.stack.%s" % module: args}],
+            }], handle)
+        command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                   "-i", "localhost,", playbook,
+                   "-e", "ansible_python_interpreter=%s" % sys.executable]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        run_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+                       ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+                       ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+        run_env.update(env or {})
+        completed = subprocess.run(command, cwd=REPO, env=run_env, capture_output=True, text=True)
+        try:
+            report = json.loads(completed.stdout)
+        except ValueError:
+            raise AssertionError("ansible-playbook gave no JSON (rc=%d):\n%s\n%s"
+                                 % (completed.returncode, completed.stdout, completed.stderr))
+        result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        result.setdefault("failed", False)
+        result.setdefault("changed", False)
+        result["_stdout"] = completed.stdout
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
