@@ -56,15 +56,21 @@ build_base() {
   go_install mc "$MC_VERSION" "github.com/minio/mc@$MC_VERSION"
 }
 
-# module_build DIR GO_MOD LDFLAGS PACKAGES... : builds packages from a throwaway
-# module of our own, for projects whose go.mod has replace lines that
-# "go install pkg@version" refuses.
+# module_build DIR GO_MOD LDFLAGS VERSION PACKAGES... : builds packages from a
+# throwaway module of our own, for projects whose go.mod has replace lines that
+# "go install pkg@version" refuses. Packages outside the module are fetched at
+# VERSION: a bare "go get pkg" would upgrade their module to its latest release
+# (it did: Kubernetes v1.37 instead of the pinned v1.34).
 module_build() {
-  local dir=$1 gomod=$2 ldflags=$3
-  shift 3
+  local dir=$1 gomod=$2 ldflags=$3 version=$4 p
+  shift 4
+  local gets=()
+  for p; do
+    case $p in ./*) gets+=("$p") ;; *) gets+=("$p@$version") ;; esac
+  done
   mkdir -p "$dir/out"
   printf '%s\n' "$gomod" >"$dir/go.mod"
-  (cd "$dir" && go get "$@" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dir/out/" "$@")
+  (cd "$dir" && go get "${gets[@]}" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dir/out/" "$@")
 }
 
 build_kubernetes() {
@@ -74,16 +80,17 @@ build_kubernetes() {
   if [ "$missing" = 1 ]; then
     log "building Kubernetes $v (cold build: tens of minutes on 2 cores)"
     local dir="$cache/build/kubernetes-$v" staging_v="v0${v#v1}"
-    local staging="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
-      cloud-provider cluster-bootstrap code-generator component-base component-helpers
-      controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation
-      endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy
-      kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission
-      sample-apiserver sample-cli-plugin sample-controller"
+    # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
+    # with ./staging: replace each with its published v0.x.y instead, taking
+    # the list from that release's own go.mod.
+    local kmod staging
+    kmod=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+    staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$kmod")
+    [ -n "$staging" ] || { log "no staging modules found in $kmod"; exit 1; }
     local gomod="module localbuild/kubernetes
 go 1.24
 require k8s.io/kubernetes $v" s
-    for s in $staging; do gomod+=$'\n'"replace k8s.io/$s => k8s.io/$s $staging_v"; done
+    for s in $staging; do gomod+=$'\n'"replace $s => $s $staging_v"; done
     local minor=${v#v1.}; minor=${minor%%.*}
     local ld="" p
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -91,7 +98,7 @@ require k8s.io/kubernetes $v" s
     done
     local pkgs=()
     for c in "${components[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-    module_build "$dir" "$gomod" "$ld" "${pkgs[@]}"
+    module_build "$dir" "$gomod" "$ld" "$v" "${pkgs[@]}"
     for c in "${components[@]}"; do mv "$dir/out/$c" "$bin_cache/$c-$v"; done
     rm -rf "$dir"
   fi
@@ -110,7 +117,7 @@ build_etcd() {
       >"$dir/cmd/etcd/main.go"
     module_build "$dir" "module localbuild/etcd
 go 1.24
-require go.etcd.io/etcd/server/v3 $v" "" ./cmd/etcd
+require go.etcd.io/etcd/server/v3 $v" "" "$v" ./cmd/etcd
     mv "$dir/out/etcd" "$bin_cache/etcd-$v"
     rm -rf "$dir"
   fi
