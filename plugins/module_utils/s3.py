@@ -94,13 +94,18 @@ def s3_client(connection, max_pool_connections=16):
         endpoint = connection["endpoint_url"]
         if not endpoint.startswith(("http://", "https://")):
             raise S3Error(
-                "Invalid endpoint_url %r: it must start with http:// or https://"
-                % endpoint
+                failed_to(
+                    "create S3 client",
+                    "endpoint_url %r must start with http:// or https://" % endpoint,
+                )
             )
     if bool(connection.get("access_key")) != bool(connection.get("secret_key")):
         raise S3Error(
-            "access_key and secret_key must be given together (or both left "
-            "to the environment)"
+            failed_to(
+                "create S3 client",
+                "access_key and secret_key must be given together (or both left "
+                "to the environment)",
+            )
         )
     verify = connection.get("validate_certs", True)
     if verify and connection.get("ca_bundle"):
