@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlops.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: backup
+short_description: Take one consistent backup set of the MLflow stack
+version_added: 0.1.0
+description:
+  - Writes one backup set of the stack to a directory or to an S3 URL on any endpoint.
+  - A set holds the MLflow database, dumped in custom format by a C(pg_dump) of the
+    server's own major version and streamed to the destination, every object of the
+    artifact buckets with its sha256, and C(manifest.json).
+  - The manifest is written last and sealed with a checksum of its own content. A set
+    without one (an interrupted run) never counts as a backup, and concurrent runs never
+    share a set because each claims a unique id before writing.
+  - Objects are copied server-side when the destination shares the endpoint and the
+    credentials of the artifact buckets, and otherwise streamed in parallel through the
+    controller, with multipart transfers for big objects.
+  - After a successful backup, retention (O(keep_last), O(keep_within)) removes older
+    complete sets; the newest complete set is never removed.
+author:
+  - mlops.stack contributors
+extends_documentation_fragment:
+  - mlops.stack.s3_connection
+  - mlops.stack.postgres_connection
+  - mlops.stack.postgres_client
+  - mlops.stack.backup_location.destination
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  database:
+    description:
+      - Name of the MLflow database to dump.
+    type: str
+    default: mlflow
+  buckets:
+    description:
+      - Artifact buckets to back up, reached with the S3 connection options.
+    type: list
+    elements: str
+    default: [mlflow]
+  keep_last:
+    description:
+      - Keep at most this many complete sets (the new one included), unless
+        O(keep_within) keeps them. At least 1.
+      - With neither O(keep_last) nor O(keep_within), no complete set is removed.
+    type: int
+  keep_within:
+    description:
+      - Keep every complete set younger than this, for example V(7d), V(12h), V(30m) or V(2w).
+    type: str
+  incomplete_grace:
+    description:
+      - Remove sets without a complete manifest (interrupted runs) once they are older
+        than this. Younger ones may belong to a backup still running.
+    type: str
+    default: 1d
+  workers:
+    description:
+      - Objects transferred in parallel.
+    type: int
+    default: 8
+  multipart_threshold_mb:
+    description:
+      - Objects from this size (MiB) are transferred in parts.
+    type: int
+    default: 64
+  multipart_chunk_mb:
+    description:
+      - Size (MiB) of each part of a multipart transfer.
+    type: int
+    default: 16
+  validate_dump:
+    description:
+      - Read the written dump back through the local C(pg_restore) to prove it is whole,
+        which catches a C(pg_dump) that fails yet exits 0.
+      - Without it, and always with O(pod), the dump is checked by its exit status and
+        its custom-format header.
+    type: bool
+    default: true
+notes:
+  - Check mode reports what would be backed up and which sets retention would remove,
+    without writing anything.
+  - The backup id is the UTC start time, for example C(20261126T061500Z); a second set
+    started within the same second gets C(-2), C(-3) and so on.
+seealso:
+  - module: mlops.stack.restore
+  - module: mlops.stack.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Back up the stack into a bucket of another S3 endpoint, keeping a week
+  mlops.stack.backup:
+    endpoint_url: http://minio.mlops.svc.cluster.local:9000
+    access_key: "{{ minio_root_user }}"
+    secret_key: "{{ minio_root_password }}"
+    pod: postgresql-0
+    namespace: mlops
+    login_user: postgres
+    login_password: "{{ postgres_password }}"
+    destination: s3://stack-backups/mlops
+    destination_endpoint_url: https://s3.backup.example.com
+    destination_access_key: "{{ backup_access_key }}"
+    destination_secret_key: "{{ backup_secret_key }}"
+    keep_within: 7d
+    keep_last: 3
+  register: stack_backup
+
+- name: Back up an external database with the local pg_dump into a directory
+  mlops.stack.backup:
+    endpoint_url: http://127.0.0.1:9000
+    access_key: "{{ minio_root_user }}"
+    secret_key: "{{ minio_root_password }}"
+    login_host: db.example.com
+    login_user: postgres
+    login_password: "{{ postgres_password }}"
+    destination: /srv/backups/mlops
+    keep_last: 10
+
+- name: Show what a backup would hold
+  mlops.stack.backup:
+    destination: /srv/backups/mlops
+  check_mode: true
+"""
+
+RETURN = r"""
+backup_id:
+  description: Id of the new set (none in check mode).
+  returned: always
+  type: str
+  sample: 20261126T061500Z
+location:
+  description: Where the set was written (the destination in check mode).
+  returned: always
+  type: str
+  sample: s3://stack-backups/mlops/20261126T061500Z
+status:
+  description: V(complete) once the manifest is written.
+  returned: success and not check mode
+  type: str
+  sample: complete
+database_bytes:
+  description: Size of the database dump.
+  returned: success and not check mode
+  type: int
+  sample: 1048576
+object_count:
+  description: Number of artifact objects in the set.
+  returned: success and not check mode
+  type: int
+  sample: 1200
+object_bytes:
+  description: Bytes of artifact objects in the set.
+  returned: success and not check mode
+  type: int
+  sample: 1073741824
+total_bytes:
+  description: Bytes of every file in the set except the manifest.
+  returned: success and not check mode
+  type: int
+  sample: 1074790400
+durations:
+  description: Seconds spent on the database, on the objects, and in total.
+  returned: success and not check mode
+  type: dict
+  sample: {"database": 1.2, "objects": 30.5, "total": 32.1}
+throughput_mb_s:
+  description: MiB per second in total, for the database dump and for the objects.
+  returned: success and not check mode
+  type: dict
+  sample: {"total": 33.4, "database": 0.8, "objects": 33.6}
+server_side_copy:
+  description: Whether objects were copied server-side.
+  returned: success and not check mode
+  type: bool
+  sample: false
+versions:
+  description: Collection, PostgreSQL server, pg_dump and MLflow schema (alembic) versions.
+  returned: success and not check mode
+  type: dict
+  sample: {"collection": "0.1.0", "postgresql_server": "15.10", "pg_dump": "15.10", "mlflow_schema": "1b5f0d9ad7c1"}
+plan:
+  description: What the backup holds (or would hold in check mode).
+  returned: always
+  type: dict
+  sample: {"database": "mlflow", "database_size": 8000000, "object_count": 12, "object_bytes": 4096,
+           "buckets": ["mlflow"], "server_side_copy": false}
+deleted:
+  description: Ids of the sets retention removed (or would remove in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["20261119T061500Z"]
+"""
+
+from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
+from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
+    PSYCOPG_IMPORT_ERROR,
+    postgres_argument_spec,
+)
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
+    BOTO3_IMPORT_ERROR,
+    s3_argument_spec,
+)
+from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import require, run_as, run_backup
+from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
+from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
+    KUBERNETES_IMPORT_ERROR,
+    client_argument_spec,
+)
+
+
+def argspec():
+    spec = s3_argument_spec()
+    spec.update(postgres_argument_spec())
+    spec.update(client_argument_spec())
+    spec.update(location_argument_spec("destination"))
+    spec.update(
+        database=dict(type="str", default="mlflow"),
+        buckets=dict(type="list", elements="str", default=["mlflow"]),
+        keep_last=dict(type="int"),
+        keep_within=dict(type="str"),
+        incomplete_grace=dict(type="str", default="1d"),
+        workers=dict(type="int", default=8),
+        multipart_threshold_mb=dict(type="int", default=64),
+        multipart_chunk_mb=dict(type="int", default=16),
+        validate_dump=dict(type="bool", default=True),
+    )
+    return spec
+
+
+def main():
+    module = StackModule(argspec(), supports_check_mode=True,
+                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
+    # The database is reached through the pod or directly: only that one's library is needed.
+    if module.params.get("pod"):
+        require(module, "kubernetes", KUBERNETES_IMPORT_ERROR)
+    else:
+        require(module, "psycopg", PSYCOPG_IMPORT_ERROR)
+    module.run(lambda m: run_as("back up the stack", run_backup, m))
+
+
+if __name__ == "__main__":
+    main()

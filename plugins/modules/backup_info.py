@@ -1,0 +1,198 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlops.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: backup_info
+short_description: List the backup sets of the MLflow stack at a destination
+version_added: 0.1.0
+description:
+  - Lists the sets M(mlops.stack.backup) wrote to a directory or an S3 URL, oldest first,
+    with their id, time, status, sizes and counts.
+  - A set is V(complete) only when its manifest is present, intact and says so. A set
+    without a manifest (an interrupted or running backup) is V(incomplete), one whose
+    manifest is damaged is V(invalid), and with O(verify=true) one whose files do not
+    match the manifest is V(damaged).
+  - Never changes anything.
+author:
+  - mlops.stack contributors
+extends_documentation_fragment:
+  - mlops.stack.s3_connection
+  - mlops.stack.backup_location.destination
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  backup_id:
+    description:
+      - Describe only this set, or V(latest) for the newest complete set.
+    type: str
+  verify:
+    description:
+      - Also read every file of each complete set and check its size and sha256.
+    type: bool
+    default: false
+  workers:
+    description:
+      - Files verified in parallel.
+    type: int
+    default: 8
+seealso:
+  - module: mlops.stack.backup
+  - module: mlops.stack.restore
+"""
+
+EXAMPLES = r"""
+- name: List the sets in a bucket
+  mlops.stack.backup_info:
+    destination: s3://stack-backups/mlops
+    destination_endpoint_url: https://s3.backup.example.com
+    destination_access_key: "{{ backup_access_key }}"
+    destination_secret_key: "{{ backup_secret_key }}"
+  register: sets
+
+- name: Check the newest set end to end
+  mlops.stack.backup_info:
+    destination: /srv/backups/mlops
+    backup_id: latest
+    verify: true
+  register: newest
+
+- name: Fail when it is damaged
+  ansible.builtin.assert:
+    that: newest.backups[0].status == "complete"
+"""
+
+RETURN = r"""
+location:
+  description: The destination listed.
+  returned: always
+  type: str
+  sample: s3://stack-backups/mlops
+latest:
+  description: Id of the newest complete set, or none.
+  returned: always
+  type: str
+  sample: 20261126T061500Z
+complete_count:
+  description: Number of complete sets listed.
+  returned: always
+  type: int
+  sample: 3
+backups:
+  description: The sets, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Backup id (UTC start time).
+      type: str
+      sample: 20261126T061500Z
+    time:
+      description: Start time from the id, ISO 8601.
+      type: str
+      sample: "2026-11-26T06:15:00Z"
+    status:
+      description: V(complete), V(incomplete), V(invalid) or V(damaged).
+      type: str
+      sample: complete
+    reason:
+      description: Why a set is not complete.
+      type: str
+      returned: when status is not complete
+      sample: no manifest (interrupted or still running)
+    location:
+      description: Where the set is.
+      type: str
+      sample: s3://stack-backups/mlops/20261126T061500Z
+    finished:
+      description: When the backup finished.
+      type: str
+      returned: when complete
+      sample: "2026-11-26T06:16:02Z"
+    database:
+      description: Name of the backed up database.
+      type: str
+      returned: when complete
+      sample: mlflow
+    database_bytes:
+      description: Size of the database dump.
+      type: int
+      returned: when complete
+      sample: 1048576
+    objects:
+      description: Number of artifact objects.
+      type: int
+      returned: when complete
+      sample: 1200
+    object_bytes:
+      description: Bytes of artifact objects.
+      type: int
+      returned: when complete
+      sample: 1073741824
+    total_bytes:
+      description: Bytes of every file of the set except the manifest.
+      type: int
+      returned: when complete
+      sample: 1074790400
+    buckets:
+      description: Artifact buckets in the set.
+      type: list
+      elements: str
+      returned: when complete
+      sample: [mlflow]
+    versions:
+      description: Versions recorded in the manifest.
+      type: dict
+      returned: when complete
+      sample: {"collection": "0.1.0", "postgresql_server": "15.10", "pg_dump": "15.10", "mlflow_schema": "1b5f0d9ad7c1"}
+    durations:
+      description: Seconds the backup spent on the database, the objects and in total.
+      type: dict
+      returned: when complete
+      sample: {"database": 1.2, "objects": 30.5, "total": 32.1}
+    verified:
+      description: Whether every file matched the manifest.
+      type: bool
+      returned: when O(verify=true) and the manifest is intact
+      sample: true
+"""
+
+from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
+    BOTO3_IMPORT_ERROR,
+    s3_argument_spec,
+)
+from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import run_as, run_backup_info
+from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
+
+
+def argspec():
+    spec = s3_argument_spec()
+    spec.update(location_argument_spec("destination"))
+    spec.update(
+        backup_id=dict(type="str"),
+        verify=dict(type="bool", default=False),
+        workers=dict(type="int", default=8),
+    )
+    return spec
+
+
+def main():
+    module = StackModule(argspec(), supports_check_mode=True,
+                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
+    module.run(lambda m: run_as("list backup sets", run_backup_info, m))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mlops.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: restore
+short_description: Restore the MLflow stack from a backup set
+version_added: 0.1.0
+description:
+  - Restores a backup set written by M(mlops.stack.backup), chosen by id or V(latest).
+  - Before it changes anything it verifies the manifest (its own checksum and status)
+    and the size and sha256 of every file of the set, and it refuses to replace a
+    database or a bucket that holds data unless O(force=true).
+  - The database is restored into a new staging database which then takes the place of
+    the old one by renaming, so a restore that fails midway leaves the previous database
+    as it was. Open connections to the old database are ended at the swap.
+  - Objects are restored with their sha256 checked on the way (or their size after a
+    server-side copy, once the set was verified). With O(force=true) each bucket becomes
+    an exact mirror of the set; objects the set does not hold are deleted.
+author:
+  - mlops.stack contributors
+extends_documentation_fragment:
+  - mlops.stack.s3_connection
+  - mlops.stack.postgres_connection
+  - mlops.stack.postgres_client
+  - mlops.stack.backup_location.source
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  backup_id:
+    description:
+      - Id of the set to restore, or V(latest) for the newest complete set.
+    type: str
+    default: latest
+  database:
+    description:
+      - Name of the database to restore into. Defaults to the name in the set.
+      - Its owner is the owner recorded in the set; that role must exist.
+    type: str
+  bucket_map:
+    description:
+      - Restore a bucket of the set into a bucket of another name, for example
+        C({mlflow: mlflow-restored}). Buckets not named keep their name.
+    type: dict
+  force:
+    description:
+      - Replace a database or bucket that already holds data; buckets then become
+        exact mirrors of the set.
+    type: bool
+    default: false
+  workers:
+    description:
+      - Files verified and objects transferred in parallel.
+    type: int
+    default: 8
+  multipart_threshold_mb:
+    description:
+      - Objects from this size (MiB) are transferred in parts.
+    type: int
+    default: 64
+  multipart_chunk_mb:
+    description:
+      - Size (MiB) of each part of a multipart transfer.
+    type: int
+    default: 16
+notes:
+  - Check mode verifies the set and the targets and reports what would be restored.
+  - Restart the MLflow server after a restore so no pooled connection refers to the
+    replaced database.
+seealso:
+  - module: mlops.stack.backup
+  - module: mlops.stack.backup_info
+"""
+
+EXAMPLES = r"""
+- name: Restore the newest complete set into an empty stack
+  mlops.stack.restore:
+    endpoint_url: http://minio.mlops.svc.cluster.local:9000
+    access_key: "{{ minio_root_user }}"
+    secret_key: "{{ minio_root_password }}"
+    pod: postgresql-0
+    login_password: "{{ postgres_password }}"
+    source: s3://stack-backups/mlops
+    source_endpoint_url: https://s3.backup.example.com
+    source_access_key: "{{ backup_access_key }}"
+    source_secret_key: "{{ backup_secret_key }}"
+
+- name: Verify a set without restoring it
+  mlops.stack.restore:
+    source: /srv/backups/mlops
+    backup_id: 20261126T061500Z
+  check_mode: true
+
+- name: Roll the stack back to a set, replacing what is there
+  mlops.stack.restore:
+    source: /srv/backups/mlops
+    backup_id: 20261126T061500Z
+    force: true
+"""
+
+RETURN = r"""
+backup_id:
+  description: Id of the restored set.
+  returned: success
+  type: str
+  sample: 20261126T061500Z
+location:
+  description: Where the set was read from.
+  returned: success
+  type: str
+  sample: /srv/backups/mlops/20261126T061500Z
+database:
+  description: Database restored into.
+  returned: success
+  type: str
+  sample: mlflow
+buckets:
+  description: Buckets restored into.
+  returned: success
+  type: list
+  elements: str
+  sample: [mlflow]
+object_count:
+  description: Objects restored.
+  returned: success
+  type: int
+  sample: 1200
+object_bytes:
+  description: Bytes of objects restored.
+  returned: success
+  type: int
+  sample: 1073741824
+database_bytes:
+  description: Size of the database dump restored.
+  returned: success
+  type: int
+  sample: 1048576
+verified_files:
+  description: Files of the set whose size and sha256 were verified.
+  returned: success
+  type: int
+  sample: 1201
+replaced:
+  description: Targets that held data and were replaced (or would be in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: ["database mlflow", "bucket mlflow"]
+deleted_objects:
+  description: Objects deleted because the set does not hold them (O(force=true) only).
+  returned: success and not check mode
+  type: int
+  sample: 0
+server_side_copy:
+  description: Whether objects were copied server-side.
+  returned: success and not check mode
+  type: bool
+  sample: false
+durations:
+  description: Seconds spent verifying, on the database, on the objects, and in total.
+  returned: success and not check mode
+  type: dict
+  sample: {"verify": 3.1, "database": 1.5, "objects": 20.2, "total": 24.8}
+throughput_mb_s:
+  description: MiB per second in total and for the objects.
+  returned: success and not check mode
+  type: dict
+  sample: {"total": 41.3, "objects": 50.7}
+versions:
+  description: Versions recorded in the set's manifest.
+  returned: success
+  type: dict
+  sample: {"collection": "0.1.0", "postgresql_server": "15.10", "pg_dump": "15.10", "mlflow_schema": "1b5f0d9ad7c1"}
+"""
+
+from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
+from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
+    PSYCOPG_IMPORT_ERROR,
+    postgres_argument_spec,
+)
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
+    BOTO3_IMPORT_ERROR,
+    s3_argument_spec,
+)
+from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import require, run_as, run_restore
+from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
+from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
+    KUBERNETES_IMPORT_ERROR,
+    client_argument_spec,
+)
+
+
+def argspec():
+    spec = s3_argument_spec()
+    spec.update(postgres_argument_spec())
+    spec.update(client_argument_spec())
+    spec.update(location_argument_spec("source"))
+    spec.update(
+        backup_id=dict(type="str", default="latest"),
+        database=dict(type="str"),
+        bucket_map=dict(type="dict"),
+        force=dict(type="bool", default=False),
+        workers=dict(type="int", default=8),
+        multipart_threshold_mb=dict(type="int", default=64),
+        multipart_chunk_mb=dict(type="int", default=16),
+    )
+    return spec
+
+
+def main():
+    module = StackModule(argspec(), supports_check_mode=True,
+                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
+    if module.params.get("pod"):
+        require(module, "kubernetes", KUBERNETES_IMPORT_ERROR)
+    else:
+        require(module, "psycopg", PSYCOPG_IMPORT_ERROR)
+    module.run(lambda m: run_as("restore the stack", run_restore, m))
+
+
+if __name__ == "__main__":
+    main()
