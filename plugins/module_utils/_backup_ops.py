@@ -45,9 +45,14 @@ def run_as(verb_object, action, module):
     try:
         return action(module)
     except StackError as error:
-        if error.message.startswith("Failed to "):
-            raise
-        raise error.__class__(failed_to(verb_object, error.message))
+        raise _failure(verb_object, error)
+
+
+def _failure(verb_object, error):
+    """error as a "Failed to <verb_object>: ..." error, unless it already is one."""
+    if error.message.startswith("Failed to "):
+        return error
+    return error.__class__(failed_to(verb_object, error.message))
 
 
 def _check_common(params):
@@ -103,7 +108,7 @@ def run_backup(module):
         store = sets.open_store(params["destination"], destination)
         source_client = s3_utils.s3_client(source, max_pool_connections=params["workers"] + 4)
     except StackError as error:
-        raise BackupError(failed_to("open backup destination", error.message))
+        raise _failure("open backup destination", error)
     pg = postgres_access(params)
 
     started = sets.utcnow()
@@ -116,7 +121,7 @@ def run_backup(module):
                         "pg_catalog.pg_database_size(datname) FROM pg_catalog.pg_database WHERE datname = %s"
                         % quote_literal(database))
     except StackError as error:
-        raise PostgresError(failed_to("back up database %s" % database, error.message))
+        raise _failure("back up database %s" % database, error)
     if not rows:
         raise PostgresError(failed_to("back up database %s" % database, "it does not exist"))
     owner, encoding, database_size = rows[0][0], rows[0][1], int(rows[0][2])
@@ -135,7 +140,7 @@ def run_backup(module):
             listing.append((bucket, objects.list_objects(source_client, bucket)))
         reachable = store.check_reachable()
     except StackError as error:
-        raise BackupError(failed_to("back up artifacts", error.message))
+        raise _failure("back up artifacts", error)
     object_count = sum(len(items) for _b, items in listing)
     object_bytes = sum(o["Size"] for _b, items in listing for o in items)
     server_side = store.kind == "s3" and objects.same_account(source, destination)
@@ -152,7 +157,7 @@ def run_backup(module):
         store.ensure()
         backup_id = _claim(store)
     except StackError as error:
-        raise BackupError(failed_to("write backup to %s" % store.url, error.message))
+        raise _failure("write backup to %s" % store.url, error)
 
     try:
         result = _write_set(module, store, backup_id, pg, database, params, source_client,
@@ -163,7 +168,7 @@ def run_backup(module):
     except StackError as error:
         # An interrupted set has no manifest and never counts; remove it now.
         _discard(store, backup_id)
-        raise BackupError(failed_to("back up to %s" % store.location_of(backup_id), error.message))
+        raise _failure("back up to %s" % store.location_of(backup_id), error)
     except BaseException:
         _discard(store, backup_id)
         raise
@@ -173,7 +178,7 @@ def run_backup(module):
         for doomed in deleted:
             store.delete_set(doomed)
     except StackError as error:
-        raise BackupError(failed_to("apply retention at %s" % store.url, error.message))
+        raise _failure("apply retention at %s" % store.url, error)
     except Exception as error:  # pylint: disable=broad-except
         failure = s3_utils.is_s3_error(error) and s3_utils.describe_client_error(error)
         if not failure:
@@ -268,7 +273,7 @@ def run_restore(module):
             raise BackupError("%s does not exist" % store.url)
         backup_id, manifest = sets.resolve_set(store, wanted)
     except StackError as error:
-        raise BackupError(failed_to("read backup set %s from %s" % (wanted, params["source"]), error.message))
+        raise _failure("read backup set %s from %s" % (wanted, params["source"]), error)
 
     verify_clock = time.time()
     problems = sets.verify_files(store, backup_id, manifest["files"], params["workers"])
@@ -305,7 +310,7 @@ def run_restore(module):
             if objects.bucket_holds_data(target_client, name):
                 busy.append(name)
     except StackError as error:
-        raise BackupError(failed_to("restore backup set %s" % backup_id, error.message))
+        raise _failure("restore backup set %s" % backup_id, error)
     occupied = (["database %s" % database] if holds_data else []) + ["bucket %s" % b for b in busy]
     if occupied and not params["force"]:
         raise BackupError(failed_to("restore backup set %s" % backup_id,
@@ -326,7 +331,7 @@ def run_restore(module):
     try:
         _restore_database(pg, store, backup_id, manifest, database, exists, dump_major)
     except StackError as error:
-        raise BackupError(failed_to("restore database %s from %s" % (database, backup_id), error.message))
+        raise _failure("restore database %s from %s" % (database, backup_id), error)
     database_seconds = time.time() - clock
 
     objects_clock = time.time()
@@ -343,7 +348,7 @@ def run_restore(module):
                 keep = set(sets.key_from_path(f["path"])[1] for f in entries if f.get("bucket", bucket) == bucket)
                 deleted += objects.delete_extra_objects(target_client, bucket_map.get(bucket, bucket), keep)
     except StackError as error:
-        raise BackupError(failed_to("restore artifacts from %s" % backup_id, error.message))
+        raise _failure("restore artifacts from %s" % backup_id, error)
     objects_seconds = time.time() - objects_clock
     total_seconds = time.time() - clock + verify_seconds
     result.update(
@@ -421,7 +426,7 @@ def run_backup_info(module):
         reachable = store.check_reachable()
         described = sets.list_sets(store) if reachable else []
     except StackError as error:
-        raise BackupError(failed_to("list backup sets at %s" % params["destination"], error.message))
+        raise _failure("list backup sets at %s" % params["destination"], error)
     complete = [info["id"] for info, _m in described if info["status"] == "complete"]
     latest = complete[-1] if complete else None
     wanted = params.get("backup_id")
