@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""Benchmark: mlops.stack.backup/restore against mc mirror + pg_dump/pg_restore.
+
+Starts its own PostgreSQL, MinIO and MLflow server (tests/integration/services.py),
+fills MLflow with real runs (params, metrics, tags) and the artifact bucket with
+--objects objects totalling --gib GiB, then times in one run:
+
+  backup   mlops.stack.backup to a directory      vs  mc mirror bucket->dir + pg_dump -Fc
+  restore  mlops.stack.restore --force from it     vs  mc mirror dir->bucket + pg_restore
+
+and prints throughput ratios (ours / baseline; above 1 means faster). The
+module runs through ansible-playbook, so its figures include Ansible's start-up.
+
+    .tools/venv/bin/python bench/backup_restore.py --gib 1 --objects 1000
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+from services import MinioServer, MlflowServer, PostgresServer, TOOLS_BIN, run_module  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def timed(function, *args, **kwargs):
+    start = time.monotonic()
+    result = function(*args, **kwargs)
+    return time.monotonic() - start, result
+
+
+def fill_mlflow(server, runs):
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=server.url)
+    experiment = client.create_experiment("bench")
+    run_ids = []
+    for index in range(runs):
+        run_id = client.create_run(experiment, run_name="bench-%d" % index).info.run_id
+        now = int(time.time() * 1000)
+        metrics = [Metric("loss", 1.0 / (step + 1), now, step) for step in range(100)]
+        metrics += [Metric("accuracy", step / 100.0, now, step) for step in range(100)]
+        params = [Param("p%d" % p, str(p * index)) for p in range(10)]
+        client.log_batch(run_id, metrics=metrics, params=params, tags=[RunTag("bench", "yes")])
+        client.set_terminated(run_id)
+        run_ids.append(run_id)
+    return experiment, run_ids
+
+
+def fill_bucket(minio, bucket, experiment, run_ids, objects, total_bytes):
+    """objects objects of about total_bytes, under MLflow's artifact layout.
+
+    A few objects are big (multipart territory); the rest share the remainder.
+    """
+    big = 4
+    big_size = min(64 * MIB, total_bytes // 8)
+    small_size = (total_bytes - big * big_size) // (objects - big)
+    client = minio.client()
+    block = os.urandom(8 * MIB)
+
+    def put(index):
+        size = big_size if index < big else small_size
+        # Distinct content per object without paying for urandom on every byte.
+        body = (hashlib.sha256(str(index).encode()).digest() + block)[:size]
+        if len(body) < size:
+            body = (body * (size // len(body) + 1))[:size]
+        key = "%s/%s/artifacts/blob-%05d.bin" % (experiment, run_ids[index % len(run_ids)], index)
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+        return size
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return sum(pool.map(put, range(objects)))
+
+
+def run(command, env=None):
+    completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if completed.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (command[0], completed.stdout.decode()[-2000:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    options = parser.parse_args()
+
+    base = tempfile.mkdtemp(prefix="mlops-stack-bench-")
+    os.chmod(base, 0o755)
+    services = []
+    try:
+        pg_base = os.path.join(base, "pg")
+        os.makedirs(pg_base)
+        postgres = PostgresServer(pg_base).start()
+        services.append(postgres)
+        minio = MinioServer(os.path.join(base, "minio")).start()
+        services.append(minio)
+        import psycopg
+        with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE mlflow")
+        minio.client().create_bucket(Bucket="mlflow")
+        mlflow_dir = os.path.join(base, "mlflow")
+        os.makedirs(mlflow_dir)
+        server = MlflowServer(mlflow_dir, postgres, minio).start()
+        services.append(server)
+
+        seconds, (experiment, run_ids) = timed(fill_mlflow, server, options.runs)
+        print("filled MLflow with %d runs in %.1fs" % (len(run_ids), seconds), flush=True)
+        seconds, total = timed(fill_bucket, minio, "mlflow", experiment, run_ids, options.objects,
+                               int(options.gib * 1024 * MIB))
+        print("filled bucket with %d objects, %.2f GiB in %.1fs" % (options.objects, total / 1024.0 / MIB, seconds),
+              flush=True)
+        server.stop()
+
+        bindir = postgres.bindir
+        env = dict(os.environ, PGPASSWORD=postgres.password,
+                   MC_HOST_bench="http://%s:%s@127.0.0.1:%d" % (minio.access_key, minio.secret_key, minio.port),
+                   MC_CONFIG_DIR=os.path.join(base, "mc"))
+        mc = os.path.join(TOOLS_BIN, "mc")
+        target = ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.user]
+
+        # --- backup -----------------------------------------------------------
+        baseline_dir = os.path.join(base, "baseline")
+        os.makedirs(baseline_dir)
+
+        def baseline_backup():
+            run([mc, "mirror", "--quiet", "bench/mlflow", os.path.join(baseline_dir, "objects")], env)
+            run([os.path.join(bindir, "pg_dump"), "-Fc", "-f", os.path.join(baseline_dir, "mlflow.dump")]
+                + target + ["-d", "mlflow"], env)
+
+        baseline_backup_s, _ = timed(baseline_backup)
+        print("baseline backup: %.1fs" % baseline_backup_s, flush=True)
+
+        module_args = dict(minio.connection_args(), **postgres.connection_args())
+        module_args.update(database="mlflow", buckets=["mlflow"], workers=options.workers)
+        sets_dir = os.path.join(base, "sets")
+        backup_s, result = timed(run_module, "backup", dict(module_args, destination=sets_dir))
+        if result["failed"]:
+            raise RuntimeError("backup failed: %s" % result["msg"])
+        print("module backup: %.1fs (%s)" % (backup_s, json.dumps(result["durations"])), flush=True)
+        set_bytes = result["total_bytes"]
+
+        # --- restore ----------------------------------------------------------
+        def wipe():
+            with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS mlflow WITH (FORCE)")
+            run([mc, "rm", "--recursive", "--force", "--quiet", "bench/mlflow"], env)
+
+        def baseline_restore():
+            with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE mlflow")
+            run([os.path.join(bindir, "pg_restore"), "--exit-on-error"] + target
+                + ["-d", "mlflow", os.path.join(baseline_dir, "mlflow.dump")], env)
+            run([mc, "mirror", "--quiet", os.path.join(baseline_dir, "objects"), "bench/mlflow"], env)
+
+        wipe()
+        baseline_restore_s, _ = timed(baseline_restore)
+        print("baseline restore: %.1fs" % baseline_restore_s, flush=True)
+        wipe()
+        restore_args = dict(module_args, source=sets_dir, force=True)
+        restore_args.pop("buckets")
+        restore_s, restored = timed(run_module, "restore", restore_args)
+        if restored["failed"]:
+            raise RuntimeError("restore failed: %s" % restored["msg"])
+        print("module restore: %.1fs (%s)" % (restore_s, json.dumps(restored["durations"])), flush=True)
+
+        server.start()
+        from mlflow.tracking import MlflowClient
+        back = len(MlflowClient(tracking_uri=server.url).search_runs([experiment], max_results=10000))
+        assert back == len(run_ids), "restored %d runs of %d" % (back, len(run_ids))
+
+        mib = set_bytes / float(MIB)
+        report = dict(
+            objects=options.objects, object_gib=round(total / 1024.0 / MIB, 3), runs=len(run_ids),
+            set_mib=round(mib, 1), workers=options.workers,
+            backup=dict(module_s=round(backup_s, 1), baseline_s=round(baseline_backup_s, 1),
+                        module_mib_s=round(mib / backup_s, 1), baseline_mib_s=round(mib / baseline_backup_s, 1),
+                        ratio=round(baseline_backup_s / backup_s, 2)),
+            restore=dict(module_s=round(restore_s, 1), baseline_s=round(baseline_restore_s, 1),
+                         module_mib_s=round(mib / restore_s, 1), baseline_mib_s=round(mib / baseline_restore_s, 1),
+                         ratio=round(baseline_restore_s / restore_s, 2),
+                         verify_s=restored["durations"]["verify"]),
+        )
+        print(json.dumps(report, indent=2))
+        results = os.path.join(REPO, "bench", "results")
+        os.makedirs(results, exist_ok=True)
+        with open(os.path.join(results, "backup_restore.json"), "w") as handle:
+            json.dump(report, handle, indent=2)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        if not options.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
