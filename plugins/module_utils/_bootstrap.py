@@ -182,9 +182,15 @@ class Session(object):
 
     @contextlib.contextmanager
     def transaction(self):
-        """A transaction that check mode always rolls back."""
+        """A transaction that check mode always rolls back.
+
+        Nested in an open transaction it becomes a savepoint that is kept,
+        so later steps of a check run see what earlier ones did; the outer
+        transaction rolls everything back.
+        """
+        outermost = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         try:
-            with self.conn.transaction(force_rollback=self.check_mode):
+            with self.conn.transaction(force_rollback=self.check_mode and outermost):
                 yield
         except psycopg.Error as error:
             raise PostgresError(failed_to("commit the transaction", first_line(error)))
@@ -393,24 +399,24 @@ class Bootstrap(object):
             with server.transaction():
                 self._alter_databases(server, before["databases"])
                 self._ensure_grants(server, created)
+            contents = {}
             for database in self.desired["databases"]:
                 if database["name"] in created and self.check_mode:
                     self._plan_contents(server, database)
                 else:
-                    self._with_database(
+                    contents[database["name"]] = self._with_database(
                         database["name"],
                         lambda session, database=database: self._ensure_contents(session, database))
-            after = self._resulting_state(server, created)
-        return after
+            return self._resulting_state(server, created, contents)
 
-    def _resulting_state(self, server, created):
-        """Resulting state; in check mode what would result."""
+    def _resulting_state(self, server, created, contents):
+        """The state after the run; in check mode, what it would be."""
         roles = read_roles(server, self.role_names)
         databases = read_databases(server, self.database_names)
         for database in self.desired["databases"]:
             name = database["name"]
-            if name in databases and databases[name]["allow_connections"]:
-                databases[name].update(self._with_database(name, read_database_contents))
+            if name in databases:
+                databases[name].update(contents[name])
             elif name in created:
                 databases[name] = dict(
                     name=name, owner=database["owner"], encoding=database["encoding"],
@@ -542,6 +548,7 @@ class Bootstrap(object):
             session.change(
                 sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(database["owner"])),
                 "change the owner of schema public in database %s" % name)
+        return read_database_contents(session)
 
     def _plan_contents(self, server, database):
         """Check mode for a database that does not exist yet: a fresh one
