@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Stops the local test cluster started by up.sh and removes its state: pods
+# are stopped through the kubelet and containerd (so CNI tears their network
+# down), then every process recorded in $state/run is stopped by its PID, any
+# container shim left is killed, mounts under $state are unmounted, kube-proxy's
+# iptables rules and the pod bridge are removed, and $state is deleted.
+# Cached binaries and images ($MLOPS_STACK_CACHE) stay.
+#
+# usage: scripts/cluster/down.sh
+set -euo pipefail
+log_tag=cluster-down
+# shellcheck source=scripts/cluster/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+run="$state/run"
+sock="$run/containerd.sock"
+admin_kubeconfig="$state/conf/admin.kubeconfig"
+
+if [ ! -d "$state" ]; then
+  log "no cluster state in $state: nothing to do"
+  rm -f "$out_dir/kubeconfig"
+  exit 0
+fi
+
+pid_of() {
+  local pid
+  pid=$(cat "$run/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+    && grep -qa -- "$(cat "$run/$1.exe" 2>/dev/null || echo none)" "/proc/$pid/cmdline" 2>/dev/null \
+    && echo "$pid"
+}
+
+# stop NAME: SIGTERM, then SIGKILL after 15 s, to the PID recorded for NAME.
+stop() {
+  local pid
+  pid=$(pid_of "$1") || { rm -f "$run/$1.pid"; return 0; }
+  log "stopping $1 (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$run/$1.pid"
+}
+
+ctr_() { ctr -a "$sock" -n k8s.io "$@"; }
+
+# Nothing may create or schedule pods while they are taken down.
+stop provisioner
+stop kube-controller-manager
+stop kube-scheduler
+
+# Pods: delete them all and let the kubelet stop their sandboxes, which runs
+# the CNI DEL that removes their veths, IPs and iptables rules.
+if pid_of kube-apiserver >/dev/null && pid_of kubelet >/dev/null && pid_of containerd >/dev/null; then
+  log "deleting all pods"
+  kubectl --kubeconfig "$admin_kubeconfig" --request-timeout=20s delete pods --all --all-namespaces \
+    --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do
+    [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
+    sleep 1
+  done
+fi
+stop kubelet
+
+# Whatever still runs (the kubelet was gone or too slow): kill it through containerd.
+netns=()
+if pid_of containerd >/dev/null; then
+  for id in $(ctr_ containers ls -q 2>/dev/null); do
+    path=$(ctr_ containers info "$id" 2>/dev/null \
+      | python3 -c 'import json,sys
+for ns in json.load(sys.stdin).get("Spec",{}).get("linux",{}).get("namespaces",[]):
+    if ns.get("type")=="network" and ns.get("path"): print(ns["path"])' 2>/dev/null || true)
+    [ -n "$path" ] && netns+=("$path")
+    ctr_ tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+  done
+  sleep 1
+  for id in $(ctr_ containers ls -q 2>/dev/null); do
+    ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true
+    ctr_ containers delete "$id" >/dev/null 2>&1 || true
+  done
+fi
+stop coredns
+stop kube-proxy
+stop kube-apiserver
+stop etcd
+stop containerd
+
+# Container shims of this containerd that outlived it (matched by its socket).
+for p in /proc/[0-9]*; do
+  if grep -qa -- "$sock" "$p/cmdline" 2>/dev/null && grep -qa containerd-shim "$p/cmdline" 2>/dev/null; then
+    log "killing leftover shim ${p#/proc/}"
+    kill -9 "${p#/proc/}" 2>/dev/null || true
+  fi
+done
+
+# Pod cgroups the kubelet made (cgroup v1: one tree per controller).
+for d in /sys/fs/cgroup/*/kubepods; do
+  [ -d "$d" ] || continue
+  find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+done
+
+# Mounts under the state directory (pod volumes, rootfs, shm), deepest first.
+mapfile -t mounts < <(awk -v s="$state" 'index($5, s "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
+for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+for n in "${netns[@]}"; do umount -l "$n" 2>/dev/null || true; rm -f "$n"; done
+
+# Network: kube-proxy's rules and the pod bridge.
+if [ -x "$tools_bin/kube-proxy" ]; then
+  "$tools_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
+fi
+ip link delete mlops0 2>/dev/null || true
+
+rm -rf "$state"
+rm -f "$out_dir/kubeconfig"
+log "cluster removed"
