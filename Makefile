@@ -34,3 +34,26 @@ build:
 
 clean:
 	rm -rf .tools/dist tests/output
+
+## Local single-node Kubernetes test cluster (docs/local-cluster.md).
+# Every target that talks to a cluster uses this kubeconfig unless KUBECONFIG is set.
+export KUBECONFIG ?= $(CURDIR)/.tools/cluster/kubeconfig
+
+.PHONY: cluster cluster-down images cluster-test
+
+## cluster: bring up (idempotently) the local cluster; prints the kubeconfig path
+cluster:
+	scripts/setup.sh --cluster
+	scripts/cluster/up.sh
+
+## cluster-down: stop everything the cluster started and remove its state
+cluster-down:
+	scripts/cluster/down.sh
+
+## images: build (or reuse, by content hash) the container images under images/
+images:
+	scripts/cluster/images.sh
+
+## cluster-test: smoke tests against the cluster from `make cluster`
+cluster-test:
+	$(PYTEST) -q tests/cluster
