@@ -31,6 +31,7 @@ from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
 
 COLLECTION_VERSION = "0.1.0"
 MB = 1024.0 * 1024.0
+SWAP_ATTEMPTS = 20
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 
 
@@ -148,7 +149,8 @@ def run_backup(module):
                 object_bytes=object_bytes, buckets=params["buckets"], server_side_copy=server_side)
 
     if module.check_mode:
-        would_delete = _retention(store, params, keep_within, grace, None) if reachable else []
+        # Count the set this run would add, as the real run does.
+        would_delete = _retention(store, params, keep_within, grace, sets.new_backup_id()) if reachable else []
         return dict(changed=True, backup_id=None, location=store.url, plan=plan, deleted=would_delete,
                     msg="Would back up database %s (%d bytes) and %d objects (%d bytes)"
                     % (database, database_size, object_count, object_bytes))
@@ -392,10 +394,18 @@ def _restore_database(pg, store, backup_id, manifest, database, exists, dump_maj
         return
     pg.execute(["ALTER DATABASE %s ALLOW_CONNECTIONS false" % quote_ident(database)])
     try:
-        pg.query("SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
-                 "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()" % quote_literal(database))
-        pg.execute(["ALTER DATABASE %s RENAME TO %s" % (quote_ident(database), quote_ident(previous)),
-                    "ALTER DATABASE %s RENAME TO %s" % (quote_ident(staging), quote_ident(database))])
+        for attempt in range(SWAP_ATTEMPTS):
+            pg.query("SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()" % quote_literal(database))
+            try:
+                pg.execute(["ALTER DATABASE %s RENAME TO %s" % (quote_ident(database), quote_ident(previous)),
+                            "ALTER DATABASE %s RENAME TO %s" % (quote_ident(staging), quote_ident(database))])
+                break
+            except PostgresError as error:
+                # Terminated sessions take a moment to go away.
+                if "being accessed by other users" not in error.message or attempt == SWAP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5)
     except StackError:
         pg.execute(["ALTER DATABASE %s ALLOW_CONNECTIONS true" % quote_ident(database)])
         _drop_quietly(pg, staging)

@@ -508,8 +508,16 @@ class S3Store(object):
                                    Body=b"", IfNoneMatch="*")
             return True
         except Exception as error:  # pylint: disable=broad-except
-            if s3_utils.error_code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            code = s3_utils.error_code(error)
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 return False
+            if code == "NotImplemented":
+                # Endpoints without conditional writes: ids stay unique unless
+                # two runs start within the same second.
+                if self.read_bytes(backup_id, ".claim") is not None:
+                    return False
+                self.write_bytes(backup_id, ".claim", b"")
+                return True
             if s3_utils.is_s3_error(error):
                 raise self._fail("cannot write to", error)
             raise

@@ -247,8 +247,11 @@ def test_restore_with_force_mirrors_the_set(stack):
     assert result["deleted_objects"] == 1
     assert set(result["replaced"]) == {"database %s" % server.database, "bucket %s" % server.bucket}
     assert bucket_objects(stack["minio"], server.bucket) == STATE["objects"]
-    assert not [d for d in ["%s__previous" % server.database, "%s__restore" % server.database]
-                if database_exists(stack["postgres"], d)]
+    import psycopg
+    with psycopg.connect(stack["postgres"].uri(), autocommit=True) as conn:
+        leftovers = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                 (server.database + "\\_\\_%",)).fetchall()
+    assert leftovers == []
     server.stop()
     server.start()
     after = snapshot(server)
