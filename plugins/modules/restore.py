@@ -49,8 +49,9 @@ options:
     type: str
   bucket_map:
     description:
-      - Restore a bucket of the set into a bucket of another name, for example
-        C({mlflow: mlflow-restored}). Buckets not named keep their name.
+      - Restore buckets of the set into buckets of other names, a dictionary of
+        names in the set and names to restore into, for example C(mlflow) to
+        C(mlflow-restored). Buckets not named keep their name.
     type: dict
   force:
     description:
