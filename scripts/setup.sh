@@ -22,8 +22,11 @@ with_cluster=0
 [ "${1:-}" = "--cluster" ] && with_cluster=1
 
 apt_packages=(postgresql postgresql-contrib shellcheck git make)
+# The local test cluster (scripts/cluster, docs/local-cluster.md): containerd and
+# runc run the pods, CNI plugins wire them, podman/debootstrap/catatonit build
+# the images, the rest is what kubelet, kube-proxy and the scripts call.
 cluster_packages=(containerd runc containernetworking-plugins podman catatonit
-  debootstrap conntrack iptables socat iproute2 ethtool)
+  debootstrap conntrack iptables socat iproute2 ethtool openssl curl util-linux)
 [ "$with_cluster" = 1 ] && apt_packages+=("${cluster_packages[@]}")
 
 install_apt_packages() {
