@@ -65,13 +65,20 @@ def s3_connection(params, prefix=""):
     )
 
 
+# Codes S3 answers with when the key pair itself is wrong.
+_CREDENTIAL_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
 def describe_client_error(error):
     """A short reason for a botocore error, without request ids or secrets."""
     if isinstance(error, botocore.exceptions.ClientError):
         info = error.response.get("Error", {})
         code = info.get("Code", "Unknown")
         message = info.get("Message") or ""
-        return ("%s %s" % (code, message)).strip()
+        reason = ("%s %s" % (code, message)).strip()
+        if code in _CREDENTIAL_ERRORS:
+            reason += " (check access_key and secret_key)"
+        return reason
     if isinstance(error, botocore.exceptions.EndpointConnectionError):
         return "endpoint unreachable (%s)" % error.kwargs.get("endpoint_url", "")
     if isinstance(error, botocore.exceptions.NoCredentialsError):

@@ -13,7 +13,7 @@ def validate(**params):
 
 def test_minimal_task_gets_defaults_and_leaves_settings_alone():
     result = validate(name="data")
-    assert not result.errors
+    assert result.error_messages == []
     values = result.validated_parameters
     assert values["state"] == "present"
     assert values["purge_tags"] is True and values["purge_lifecycle"] is True
@@ -40,8 +40,8 @@ def test_secret_key_is_never_logged():
 ])
 def test_bad_arguments_name_the_parameter(params, words):
     result = validate(**params)
-    assert result.errors
-    assert words in str(result.errors.messages[0])
+    assert result.error_messages
+    assert words in result.error_messages[0]
 
 
 def test_lifecycle_days_are_converted_to_int():
