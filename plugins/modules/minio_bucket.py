@@ -18,7 +18,7 @@ description:
   - Reads the bucket first and changes only what differs, so a second run reports no change.
   - Every setting left out of the task is left as it is on the bucket.
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
 attributes:
