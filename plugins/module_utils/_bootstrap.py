@@ -289,7 +289,8 @@ def read_database_contents(session):
 
 def _role_options(role, verifier=None, masked=False):
     parts = [sql.SQL("LOGIN" if role["login"] else "NOLOGIN"),
-             sql.SQL("CONNECTION LIMIT {}").format(sql.Literal(role["conn_limit"]))]
+             # An int rendered by hand: sql.Literal(-1) gives " -1".
+             sql.SQL("CONNECTION LIMIT %d" % int(role["conn_limit"]))]
     if verifier is not None:
         parts.append(sql.SQL("PASSWORD {}").format(sql.Literal(MASK if masked else verifier)))
     return sql.SQL(" ").join(parts)
