@@ -26,7 +26,7 @@ description:
     sent as verifiers computed on the client, never in clear text.
   - Databases and roles are dropped only with O(state=absent).
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.postgres_connection
 attributes:
@@ -171,9 +171,10 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - O(login_user) needs C(CREATEDB) and C(CREATEROLE), or superuser. Comparing passwords
-    needs read access to C(pg_authid) (superuser); without it passwords are set on every
-    run, with a warning.
+  - O(login_user) is best a superuser. A role with C(CREATEDB) and C(CREATEROLE) works
+    for existing roles and databases, but creating a database owned by another role
+    requires membership in that role, and comparing passwords needs read access to
+    C(pg_authid); without it passwords are set on every run, with a warning.
 seealso:
   - name: PostgreSQL CREATE ROLE
     description: Role attributes this module manages.

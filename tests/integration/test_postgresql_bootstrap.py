@@ -271,3 +271,19 @@ def test_bad_input_fails_in_one_line_and_changes_nothing(postgres, names, reques
     assert args["password"] not in result["_stdout"]
     assert not role_exists(postgres, names["role"])
     assert not database_exists(postgres, names["database"])
+
+
+def test_login_user_without_pg_authid_sets_password_with_warning(postgres, names):
+    """A CREATEROLE login_user cannot compare passwords: it sets them and says so."""
+    secret, admin, admin_secret = password(), unique("admin"), password()
+    bootstrap(postgres, password=secret, **names)
+    catalog(postgres, psycopg.sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}").format(
+        psycopg.sql.Identifier(admin), psycopg.sql.Literal(admin_secret)))
+    result = bootstrap(postgres, login_user=admin, login_password=admin_secret,
+                       password=secret, **names)
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True
+    assert result["queries"] == [
+        'ALTER ROLE "%s" WITH LOGIN CONNECTION LIMIT -1 PASSWORD \'%s\'' % (names["role"], MASK)]
+    assert any("pg_authid" in warning for warning in result.get("warnings", []))
+    login(postgres, names["database"], names["role"], secret).close()
