@@ -287,3 +287,15 @@ def test_login_user_without_pg_authid_sets_password_with_warning(postgres, names
         'ALTER ROLE "%s" WITH LOGIN CONNECTION LIMIT -1 PASSWORD \'%s\'' % (names["role"], MASK)]
     assert any("pg_authid" in warning for warning in result.get("warnings", []))
     login(postgres, names["database"], names["role"], secret).close()
+
+
+def test_diff_shows_before_and_after_only_when_asked(postgres, names):
+    secret = password()
+    first = bootstrap(postgres, password=secret, conn_limit=2, **names)
+    assert "diff" not in first
+    result = bootstrap(postgres, diff=True, password=secret, conn_limit=9, **names)
+    assert result["changed"] is True
+    assert result["diff"]["before"]["roles"][names["role"]]["conn_limit"] == 2
+    assert result["diff"]["after"]["roles"][names["role"]]["conn_limit"] == 9
+    assert result["diff"]["before"]["databases"] == result["diff"]["after"]["databases"]
+    assert "password" not in str(result["diff"])
