@@ -16,7 +16,6 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import (
 
 try:
     import psycopg
-    from psycopg import sql  # noqa: F401  (re-exported for modules)
 
     PSYCOPG_IMPORT_ERROR = None
 except ImportError as import_error:  # pragma: no cover - reported by the module

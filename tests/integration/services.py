@@ -122,7 +122,7 @@ class PostgresServer:
     def _ready(self):
         return subprocess.run(
             [os.path.join(self.bindir, "pg_isready"), "-h", self.host, "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode == 0
 
     def uri(self, dbname="postgres", user=None, password=None):
         return "postgresql://%s:%s@%s:%d/%s" % (
@@ -253,7 +253,8 @@ def run_module(module, args, check=False, diff=False, env=None):
                        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
                        ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
         run_env.update(env or {})
-        completed = subprocess.run(command, cwd=REPO, env=run_env, capture_output=True, text=True)
+        completed = subprocess.run(command, cwd=REPO, env=run_env, capture_output=True, text=True,
+                                   check=False)
         try:
             report = json.loads(completed.stdout)
         except ValueError:
