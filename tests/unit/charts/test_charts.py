@@ -221,7 +221,7 @@ def test_pods_are_locked_down(chart, values):
 def test_no_secret_is_rendered(chart, values):
     docs = render(chart, values)
     assert not find(docs, "Secret")
-    for _, spec in pod_specs(docs):
+    for _owner, spec in pod_specs(docs):
         secret_volumes = {v["name"] for v in spec.get("volumes", []) if "secret" in v}
         for container in containers(spec):
             secret_dirs = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in secret_volumes]
@@ -303,7 +303,7 @@ def test_image_is_configurable(chart):
         "imagePullSecrets": [{"name": "regcred"}],
     }
     docs = render(chart, values)
-    for _, spec in pod_specs(docs):
+    for _owner, spec in pod_specs(docs):
         assert spec["imagePullSecrets"] == [{"name": "regcred"}]
         for container in containers(spec):
             if container["name"] == "metrics":
@@ -314,7 +314,7 @@ def test_image_is_configurable(chart):
 
 @pytest.mark.parametrize("chart", CHART_NAMES)
 def test_default_pull_policy(chart):
-    for _, spec in pod_specs(render(chart)):
+    for _owner, spec in pod_specs(render(chart)):
         for container in containers(spec):
             assert container["imagePullPolicy"] == "IfNotPresent"
 
@@ -585,7 +585,7 @@ def test_mlflow_ingress_host_is_allowed():
 
 def test_mlflow_auth_off():
     docs = render("mlflow", {"auth.enabled": False, "gc.enabled": True})
-    _, spec, server = _mlflow(docs)
+    _deploy, spec, server = _mlflow(docs)
     assert not [n for n in env_of(server) if n.startswith("MLFLOW_AUTH") or n == "MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert "basic-auth" not in _server_script(docs)
     assert "auth-config" not in [v["name"] for v in spec["volumes"]]
@@ -619,7 +619,7 @@ def test_mlflow_external_database_and_s3():
 
 def test_mlflow_whole_uri_from_a_secret():
     docs = render("mlflow", {"backendStore.existingSecret": "managed-db", "backendStore.uriKey": "uri", "gc.enabled": True})
-    _, spec, server = _mlflow(docs)
+    _deploy, spec, server = _mlflow(docs)
     gc = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     for container in (server, spec["initContainers"][0], gc):
         env = env_of(container)
@@ -629,7 +629,7 @@ def test_mlflow_whole_uri_from_a_secret():
 
 def test_mlflow_replicas_get_a_pdb_and_shared_key():
     docs = render("mlflow", {"replicaCount": 3, "server.workers": 4})
-    deploy, _, server = _mlflow(docs)
+    deploy, _spec, server = _mlflow(docs)
     assert deploy["spec"]["replicas"] == 3
     assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
     assert "secretKeyRef" in env_of(server)["MLFLOW_FLASK_SERVER_SECRET_KEY"]["valueFrom"]
@@ -678,5 +678,5 @@ def test_mlflow_network_policy():
 
 
 def test_mlflow_without_migration():
-    _, spec, _ = _mlflow(render("mlflow", {"backendStore.migrate": False}))
+    _deploy, spec, _server = _mlflow(render("mlflow", {"backendStore.migrate": False}))
     assert "initContainers" not in spec
