@@ -300,7 +300,7 @@ start_controllers() {
 
 # --- node -------------------------------------------------------------------------------
 start_kubelet() {
-  mkdir -p "$state/kubelet"
+  mkdir -p "$state/kubelet" "$state/pod-logs"
   cat >"$conf/kubelet.yaml" <<YAML
 # Written by scripts/cluster/up.sh.
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -343,6 +343,7 @@ serverTLSBootstrap: false
 maxPods: 110
 containerLogMaxSize: 10Mi
 containerLogMaxFiles: 2
+podLogsDir: $state/pod-logs
 YAML
   start kubelet "$tools_bin/kubelet" --config "$conf/kubelet.yaml" \
     --kubeconfig "$conf/kubelet.kubeconfig" --root-dir "$state/kubelet" \

@@ -122,8 +122,11 @@ def test_port_forward(kube, images):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def fetch():
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=5) as r:
-                return r.read().decode().strip()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=5) as r:
+                    return r.read().decode().strip()
+            except OSError:  # not listening yet
+                return None
         assert kube.wait_for("port-forward", fetch, timeout=30) == "web"
     finally:
         proc.terminate()
