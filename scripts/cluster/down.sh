@@ -16,33 +16,14 @@ run="$state/run"
 sock="$run/containerd.sock"
 admin_kubeconfig="$state/conf/admin.kubeconfig"
 
+mkdir -p "$(dirname "$state")"
+lock "$state.lock"
+
 if [ ! -d "$state" ]; then
   log "no cluster state in $state: nothing to do"
   rm -f "$out_dir/kubeconfig"
   exit 0
 fi
-
-pid_of() {
-  local pid
-  pid=$(cat "$run/$1.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
-    && grep -qa -- "$(cat "$run/$1.exe" 2>/dev/null || echo none)" "/proc/$pid/cmdline" 2>/dev/null \
-    && echo "$pid"
-}
-
-# stop NAME: SIGTERM, then SIGKILL after 15 s, to the PID recorded for NAME.
-stop() {
-  local pid
-  pid=$(pid_of "$1") || { rm -f "$run/$1.pid"; return 0; }
-  log "stopping $1 (pid $pid)"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 30); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$run/$1.pid"
-}
 
 ctr_() { ctr -a "$sock" -n k8s.io "$@"; }
 

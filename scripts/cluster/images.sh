@@ -18,6 +18,7 @@ image_cache="$cache/images"
 base_tag="localhost/mlops-stack/debian-base:$DEBIAN_SUITE"
 names=(pause postgresql minio mlflow)
 mkdir -p "$image_cache" "$out_dir"
+lock "$image_cache/.lock"
 
 podman() { command podman --runtime runc "$@"; }
 

@@ -40,3 +40,38 @@ mlflow_version() {
   fi
   printf '%s\n' "${MLFLOW_VERSION:-${v:-3.6.0}}"
 }
+
+# lock FILE: serialises runs of these scripts (several developers may run
+# make cluster at once). The lock is fd 9: close it (9>&-) in anything that
+# outlives the script.
+lock() {
+  exec 9>"$1"
+  if ! flock -n 9; then
+    log "waiting for another run to finish (lock $1)"
+    flock -w 1800 9 || die "timed out waiting for $1"
+  fi
+}
+
+# Processes started by up.sh: $state/run/NAME.pid and NAME.exe (the binary,
+# checked against /proc/PID/cmdline so a reused PID is never taken for ours).
+pid_of() {
+  local pid
+  pid=$(cat "$state/run/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+    && grep -qa -- "$(cat "$state/run/$1.exe" 2>/dev/null || echo none)" "/proc/$pid/cmdline" 2>/dev/null \
+    && echo "$pid"
+}
+
+# stop NAME: SIGTERM, then SIGKILL after 15 s, to the PID recorded for NAME.
+stop() {
+  local pid
+  pid=$(pid_of "$1") || { rm -f "$state/run/$1.pid"; return 0; }
+  log "stopping $1 (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$state/run/$1.pid"
+}

@@ -15,6 +15,8 @@ log_tag=cluster-up
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (the kubelet and containerd need it)"
+mkdir -p "$(dirname "$state")"
+lock "$state.lock"
 
 pki="$state/pki"
 run="$state/run"
@@ -130,12 +132,7 @@ KC
 
 # --- processes -------------------------------------------------------------------
 # running NAME: true when the process recorded for NAME is alive.
-running() {
-  local pid
-  pid=$(cat "$run/$1.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
-    && grep -qa -- "$(cat "$run/$1.exe" 2>/dev/null || echo none)" "/proc/$pid/cmdline" 2>/dev/null
-}
+running() { pid_of "$1" >/dev/null; }
 
 # start NAME COMMAND...: runs COMMAND in its own session, logging to
 # $logs/NAME.log, and records its PID, unless it already runs.
@@ -145,7 +142,7 @@ start() {
   if running "$name"; then return 0; fi
   log "starting $name (log: $logs/$name.log)"
   echo "$1" >"$run/$name.exe"
-  setsid "$@" </dev/null >>"$logs/$name.log" 2>&1 &
+  setsid "$@" </dev/null >>"$logs/$name.log" 2>&1 9>&- &
   echo $! >"$run/$name.pid"
 }
 
@@ -165,6 +162,22 @@ wait_for() {
 
 kubectl_admin() { kubectl --kubeconfig "$admin_kubeconfig" "$@"; }
 
+# write FILE: stdin to FILE, only when it differs (atomically): kube-proxy
+# exits when its config file is rewritten, even with the same content.
+# A process whose config changed is restarted (restart_if_changed NAME).
+written=0
+write() {
+  cat >"$1.new"
+  if cmp -s "$1.new" "$1"; then rm -f "$1.new"; else mv "$1.new" "$1"; written=1; fi
+}
+restart_if_changed() {
+  if [ "$written" = 1 ] && running "$1"; then
+    log "configuration of $1 changed: restarting it"
+    stop "$1"
+  fi
+  written=0
+}
+
 # --- host settings -----------------------------------------------------------------
 host_settings() {
   # Pods route through the bridge; Service traffic crosses iptables on it.
@@ -179,7 +192,7 @@ host_settings() {
 # --- containerd ---------------------------------------------------------------------
 start_containerd() {
   mkdir -p "$state/containerd/root" "$state/containerd/state" "$state/cni/ipam"
-  cat >"$conf/containerd.toml" <<TOML
+  write "$conf/containerd.toml" <<TOML
 # Written by scripts/cluster/up.sh.
 version = 2
 root = "$state/containerd/root"
@@ -215,7 +228,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = "$state/cni/net.d"
     max_conf_num = 1
 TOML
-  cat >"$state/cni/net.d/10-mlops-stack.conflist" <<JSON
+  write "$state/cni/net.d/10-mlops-stack.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "mlops-stack",
@@ -237,6 +250,7 @@ TOML
   ]
 }
 JSON
+  restart_if_changed containerd
   start containerd containerd --config "$conf/containerd.toml"
   wait_for containerd 60 "$logs/containerd.log" ctr -a "$sock" version
 }
@@ -301,7 +315,7 @@ start_controllers() {
 # --- node -------------------------------------------------------------------------------
 start_kubelet() {
   mkdir -p "$state/kubelet" "$state/pod-logs"
-  cat >"$conf/kubelet.yaml" <<YAML
+  write "$conf/kubelet.yaml" <<YAML
 # Written by scripts/cluster/up.sh.
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -345,6 +359,7 @@ containerLogMaxSize: 10Mi
 containerLogMaxFiles: 2
 podLogsDir: $state/pod-logs
 YAML
+  restart_if_changed kubelet
   start kubelet "$tools_bin/kubelet" --config "$conf/kubelet.yaml" \
     --kubeconfig "$conf/kubelet.kubeconfig" --root-dir "$state/kubelet" \
     --hostname-override "$node_name" --node-ip "$node_ip" --v=1
@@ -352,7 +367,7 @@ YAML
 }
 
 start_kube_proxy() {
-  cat >"$conf/kube-proxy.yaml" <<YAML
+  write "$conf/kube-proxy.yaml" <<YAML
 # Written by scripts/cluster/up.sh.
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -368,9 +383,11 @@ conntrack:
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
+nodePortAddresses: [primary]
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 YAML
+  restart_if_changed kube-proxy
   start kube-proxy "$tools_bin/kube-proxy" --config "$conf/kube-proxy.yaml" --v=1
   wait_for kube-proxy 60 "$logs/kube-proxy.log" curl -fsS http://127.0.0.1:10256/healthz
 }
@@ -421,7 +438,7 @@ YAML
 }
 
 start_coredns() {
-  cat >"$conf/Corefile" <<COREFILE
+  write "$conf/Corefile" <<COREFILE
 .:53 {
     bind $node_ip
     errors
@@ -436,6 +453,7 @@ start_coredns() {
     loop
 }
 COREFILE
+  restart_if_changed coredns
   start coredns "$tools_bin/coredns" -conf "$conf/Corefile"
   wait_for coredns 60 "$logs/coredns.log" curl -fsS http://127.0.0.1:18181/ready
 }
