@@ -568,7 +568,7 @@ def test_mlflow_defaults():
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert server[probe]["httpGet"]["path"] == "/health"
     assert {"mlflow", "mlflow:*", "mlflow.mlops.svc.cluster.local:*", "localhost:*"} <= set(_allowed_hosts(docs))
-    assert server["image"] == "mlops-stack/mlflow:3.6.0"
+    assert server["image"] == "mlops-stack/mlflow:3.17.2"
     # The auth ini carries the admin password: memory-backed, never a ConfigMap.
     auth_volume = [v for v in spec["volumes"] if v["name"] == "auth-config"][0]
     assert auth_volume["emptyDir"]["medium"] == "Memory"
