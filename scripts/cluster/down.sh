@@ -92,6 +92,23 @@ if [ -x "$tools_bin/kube-proxy" ]; then
   "$tools_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
 fi
 ip link delete mlops0 2>/dev/null || true
+# What the kubelet adds (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT):
+# the jumps to KUBE-* chains from other chains, then the chains themselves.
+for ipt in iptables ip6tables; do
+  command -v "$ipt-restore" >/dev/null || continue
+  for table in filter nat mangle; do
+    rules=$("$ipt-save" -t "$table" 2>/dev/null) || continue
+    chains=$(sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' <<<"$rules")
+    [ -n "$chains" ] || continue
+    {
+      echo "*$table"
+      grep -E '^-A [^ ]+ .*-j KUBE-' <<<"$rules" | grep -v '^-A KUBE-' | sed 's/^-A /-D /' || true
+      for c in $chains; do echo "-F $c"; done
+      for c in $chains; do echo "-X $c"; done
+      echo COMMIT
+    } | "$ipt-restore" --noflush 2>/dev/null || log "warning: could not remove $ipt $table KUBE-* chains"
+  done
+done
 
 rm -rf "$state"
 rm -f "$out_dir/kubeconfig"
