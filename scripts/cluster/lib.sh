@@ -38,7 +38,7 @@ mlflow_version() {
   if [ -f "$repo/requirements/python.txt" ]; then
     v=$(sed -n 's/^mlflow\(\[[^]]*\]\)\{0,1\}==\([^ ;#]*\).*/\2/p' "$repo/requirements/python.txt" | head -n1)
   fi
-  printf '%s\n' "${MLFLOW_VERSION:-${v:-3.6.0}}"
+  printf '%s\n' "${MLFLOW_VERSION:-${v:-3.17.2}}"
 }
 
 # lock FILE: serialises runs of these scripts (several developers may run

@@ -89,6 +89,7 @@ def test_service_ip_and_dns_from_a_pod(kube, images, postgresql):
     script = (
         f"set -e; getent hosts {name}; getent hosts kubernetes.default.svc.cluster.local; "
         f"pg_isready -h {postgresql} -p 5432 -t 20; pg_isready -h {name} -p 5432 -t 20; "
+        "timeout 10 bash -c '</dev/tcp/10.96.0.1/443' && echo api-reachable; "
         f"PGPASSWORD={PG_PASSWORD} psql -h postgresql -U postgres -Atc 'select 40+2'")
     kube.apply(pod("client", images["postgresql"], ["bash", "-c", script]))
     kube.wait_pod("client", phases=("Succeeded",), timeout=120)
@@ -97,6 +98,7 @@ def test_service_ip_and_dns_from_a_pod(kube, images, postgresql):
     assert lines[0].split()[0] == postgresql, out
     assert lines[1].split()[0] == "10.96.0.1", out
     assert "accepting connections" in out
+    assert "api-reachable" in out
     assert lines[-1] == "42", out
 
 
@@ -104,6 +106,10 @@ def test_exec_and_logs(kube, postgresql):
     out = kube.run("exec", "postgresql", "--", "psql", "-U", "postgres", "-h", "/var/run/postgresql",
                    "-Atc", "select current_user").stdout
     assert out.strip() == "postgres"
+    # Hairpin: a pod reaches itself through its own Service.
+    name = f"postgresql.{kube.namespace}.svc.cluster.local"
+    assert "accepting connections" in kube.run("exec", "postgresql", "--", "pg_isready", "-h", name,
+                                               "-t", "20").stdout
     assert "database system is ready to accept connections" in kube.run("logs", "postgresql").stdout
 
 
