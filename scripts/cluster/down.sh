@@ -21,7 +21,6 @@ lock "$state.lock"
 
 if [ ! -d "$state" ]; then
   log "no cluster state in $state: nothing to do"
-  rm -f "$out_dir/kubeconfig"
   exit 0
 fi
 
@@ -76,8 +75,17 @@ for p in /proc/[0-9]*; do
   fi
 done
 
+# The rest is machine-wide: skip it when some other kubelet or kube-proxy
+# still runs (e.g. this was run on another, dead state directory).
+others=$(pgrep -x 'kubelet|kube-proxy' | tr '\n' ' ' || true)
+if [ -n "$others" ]; then
+  log "warning: a kubelet or kube-proxy this run did not stop is running (pids $others):" \
+    "leaving cgroups, iptables and the mlops0 bridge alone"
+fi
+
 # Pod cgroups the kubelet made (cgroup v1: one tree per controller).
 for d in /sys/fs/cgroup/*/kubepods; do
+  [ -z "$others" ] || break
   [ -d "$d" ] || continue
   find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
 done
@@ -88,13 +96,14 @@ for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
 for n in "${netns[@]}"; do umount -l "$n" 2>/dev/null || true; rm -f "$n"; done
 
 # Network: kube-proxy's rules and the pod bridge.
-if [ -x "$tools_bin/kube-proxy" ]; then
+if [ -z "$others" ] && [ -x "$tools_bin/kube-proxy" ]; then
   "$tools_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
 fi
-ip link delete mlops0 2>/dev/null || true
+[ -n "$others" ] || ip link delete mlops0 2>/dev/null || true
 # What the kubelet adds (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT):
 # the jumps to KUBE-* chains from other chains, then the chains themselves.
 for ipt in iptables ip6tables; do
+  [ -z "$others" ] || break
   command -v "$ipt-restore" >/dev/null || continue
   for table in filter nat mangle; do
     rules=$("$ipt-save" -t "$table" 2>/dev/null) || continue
@@ -110,6 +119,9 @@ for ipt in iptables ip6tables; do
   done
 done
 
+# The project's kubeconfig, when it is this cluster's.
+if cmp -s "$out_dir/kubeconfig" "$state/conf/admin.kubeconfig"; then
+  rm -f "$out_dir/kubeconfig"
+fi
 rm -rf "$state"
-rm -f "$out_dir/kubeconfig"
 log "cluster removed"

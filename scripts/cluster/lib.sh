@@ -45,6 +45,8 @@ mlflow_version() {
 # make cluster at once). The lock is fd 9: close it (9>&-) in anything that
 # outlives the script.
 lock() {
+  # A script run by one that holds the lock (up.sh resetting stale state).
+  [ "${MLOPS_STACK_CLUSTER_LOCK_HELD:-}" = "$1" ] && return 0
   exec 9>"$1"
   if ! flock -n 9; then
     log "waiting for another run to finish (lock $1)"

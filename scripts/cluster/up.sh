@@ -17,6 +17,13 @@ log_tag=cluster-up
 [ "$(id -u)" = 0 ] || die "run as root (the kubelet and containerd need it)"
 mkdir -p "$(dirname "$state")"
 lock "$state.lock"
+# State whose processes all died (a reboot, a killed session): start afresh
+# rather than on top of stale mounts, shims and pod records.
+if [ -f "$state/node.env" ] && ! pid_of containerd >/dev/null \
+  && ! pid_of etcd >/dev/null && ! pid_of kube-apiserver >/dev/null && ! pid_of kubelet >/dev/null; then
+  log "no process of the cluster in $state is alive: removing the stale state first"
+  MLOPS_STACK_CLUSTER_LOCK_HELD="$state.lock" "$repo/scripts/cluster/down.sh" 9>&-
+fi
 
 pki="$state/pki"
 run="$state/run"
