@@ -83,6 +83,20 @@ if [ -n "$others" ]; then
     "leaving cgroups, iptables and the mlops0 bridge alone"
 fi
 
+# Pod processes still alive (their shims were killed, or containerd died
+# before it could stop them): everything left in the kubepods cgroups.
+if [ -z "$others" ]; then
+  for _ in 1 2 3 4 5; do
+    mapfile -t pids < <(cat /sys/fs/cgroup/*/kubepods/cgroup.procs \
+      /sys/fs/cgroup/*/kubepods/*/cgroup.procs /sys/fs/cgroup/*/kubepods/*/*/cgroup.procs \
+      /sys/fs/cgroup/*/kubepods/*/*/*/cgroup.procs 2>/dev/null | sort -u)
+    [ "${#pids[@]}" = 0 ] && break
+    log "killing ${#pids[@]} leftover pod processes"
+    kill -9 "${pids[@]}" 2>/dev/null || true
+    sleep 1
+  done
+fi
+
 # Pod cgroups the kubelet made (cgroup v1: one tree per controller).
 for d in /sys/fs/cgroup/*/kubepods; do
   [ -z "$others" ] || break

@@ -219,6 +219,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   sandbox_image = "$MLOPS_STACK_IMAGE_PAUSE"
   # Pods ask for negative scores (guaranteed QoS, sandboxes); clamp them.
   restrict_oom_score_adj = true
+  # Pod network namespaces under our state dir, not /var/run/netns.
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
