@@ -218,3 +218,34 @@ class TestLocal:
         runner._server = (15, "15.10")
         with pytest.raises(PostgresError, match="empty"):
             runner.dump("mlflow", lambda reader: reader.read())
+
+
+class TestPodSql:
+    def test_query_splits_rows_and_fields(self, monkeypatch):
+        out = "15.10\x1fmlflow\nx\x1f\n".encode()
+        runner, calls = pod(monkeypatch, [frames_for(out) + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        assert runner.query("SELECT 1", dbname="mlflow") == [("15.10", "mlflow"), ("x", "")]
+        command = calls[0]["command"]
+        assert command[0] == "psql" and command[-2:] == ["-c", "SELECT 1"]
+        assert "-h" not in command  # localhost in the pod is its Unix socket
+
+    def test_execute_runs_statements_in_one_transaction(self, monkeypatch):
+        runner, calls = pod(monkeypatch, [[(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        runner.execute(["ALTER DATABASE a RENAME TO b", "ALTER DATABASE c RENAME TO a"])
+        command = calls[0]["command"]
+        assert "--single-transaction" in command
+        assert command.count("-c") == 2
+
+    def test_sql_failure_is_one_line(self, monkeypatch):
+        runner, _calls = pod(monkeypatch, [[
+            (pgdump.OPCODE_BINARY, Frame(b"\x02ERROR:  database \"x\" does not exist\nLINE 1\n")),
+            (pgdump.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]])
+        with pytest.raises(PostgresError) as caught:
+            runner.query("SELECT 1")
+        assert "\n" not in caught.value.message and 'database "x" does not exist' in caught.value.message
+
+    def test_password_wrapper_reads_one_line(self, monkeypatch):
+        runner, calls = pod(monkeypatch, [[(pgdump.OPCODE_BINARY, Frame(b"\x01ok\n")),
+                                           (pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="pw")
+        runner.query("SELECT 1")
+        assert calls[0]["command"][:4] == ["sh", "-c", 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec "$@"', "sh"]

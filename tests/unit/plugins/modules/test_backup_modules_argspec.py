@@ -1,0 +1,35 @@
+"""Argument specs of backup, restore and backup_info: secrets and documented options."""
+
+import pytest
+import yaml
+
+from ansible_collections.mlops.stack.plugins.modules import backup, backup_info, restore
+
+
+@pytest.mark.parametrize("module", [backup, restore, backup_info])
+def test_every_secret_is_no_log(module):
+    spec = module.argspec()
+    secrets = [name for name in spec if name.endswith(("secret_key", "password"))]
+    assert secrets
+    for name in secrets:
+        assert spec[name].get("no_log") is True, name
+    for name, option in spec.items():
+        if not name.endswith(("secret_key", "password")):
+            assert not option.get("no_log"), name
+
+
+@pytest.mark.parametrize("module,prefix", [(backup, "destination"), (restore, "source"), (backup_info, "destination")])
+def test_location_options(module, prefix):
+    spec = module.argspec()
+    assert spec[prefix]["required"] is True
+    for key in ("endpoint_url", "access_key", "secret_key", "region", "validate_certs", "ca_bundle"):
+        assert "default" not in spec["%s_%s" % (prefix, key)]
+
+
+@pytest.mark.parametrize("module", [backup, restore, backup_info])
+def test_docs_parse_and_name_own_options(module):
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert doc["attributes"]["check_mode"]["support"] == "full"
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+    assert set(doc["options"]) <= set(module.argspec())
