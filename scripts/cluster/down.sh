@@ -37,8 +37,8 @@ if pid_of kube-apiserver >/dev/null && pid_of kubelet >/dev/null && pid_of conta
   log "deleting all pods"
   kubectl --kubeconfig "$admin_kubeconfig" --request-timeout=20s delete pods --all --all-namespaces \
     --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
-  for _ in $(seq 1 60); do
-    [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
+  for _ in $(seq 1 45); do
+    ctr_ tasks ls 2>/dev/null | grep -q ' RUNNING' || break
     sleep 1
   done
 fi
@@ -77,7 +77,7 @@ done
 
 # The rest is machine-wide: skip it when some other kubelet or kube-proxy
 # still runs (e.g. this was run on another, dead state directory).
-others=$(pgrep -x 'kubelet|kube-proxy' | tr '\n' ' ' || true)
+others=$( (pgrep -x kubelet; pgrep -x kube-proxy) | tr '\n' ' ' || true)
 if [ -n "$others" ]; then
   log "warning: a kubelet or kube-proxy this run did not stop is running (pids $others):" \
     "leaving cgroups, iptables and the mlops0 bridge alone"
@@ -114,18 +114,28 @@ if [ -z "$others" ] && [ -x "$tools_bin/kube-proxy" ]; then
   "$tools_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
 fi
 [ -n "$others" ] || ip link delete mlops0 2>/dev/null || true
-# What the kubelet adds (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT):
-# the jumps to KUBE-* chains from other chains, then the chains themselves.
+# What the kubelet adds (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT)
+# and what the CNI plugins added for pods whose teardown never ran (chains
+# whose rules carry the comment name: "mlops-stack"): the jumps to those
+# chains, then the chains themselves.
 for ipt in iptables ip6tables; do
   [ -z "$others" ] || break
   command -v "$ipt-restore" >/dev/null || continue
   for table in filter nat mangle; do
     rules=$("$ipt-save" -t "$table" 2>/dev/null) || continue
-    chains=$(sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' <<<"$rules")
+    chains=$( (sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' <<<"$rules"
+      grep -F 'name: \"mlops-stack\"' <<<"$rules" | sed -n 's/^-A \(CNI-[^ ]*\) .*/\1/p') | sort -u | tr '\n' ' ')
     [ -n "$chains" ] || continue
     {
       echo "*$table"
-      grep -E '^-A [^ ]+ .*-j KUBE-' <<<"$rules" | grep -v '^-A KUBE-' | sed 's/^-A /-D /' || true
+      # Jumps into those chains from chains that stay.
+      alt=${chains% }
+      while read -r rule; do
+        from=${rule#-A }
+        from=${from%% *}
+        case " $chains" in *" $from "*) continue ;; esac
+        echo "-D ${rule#-A }"
+      done < <(grep -E -- "^-A .* -j (${alt// /|})( |\$)" <<<"$rules" || true)
       for c in $chains; do echo "-F $c"; done
       for c in $chains; do echo "-X $c"; done
       echo COMMIT
