@@ -168,6 +168,10 @@ def test_cronjob_and_networkpolicy_accepted(kube, images):
                 "metadata": {"name": "deny-all"},
                 "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
     assert kube.get("cronjob", "cron")["spec"]["suspend"] is True
+    # The CronJob's template runs (as `kubectl create job --from` does it).
+    kube.run("create", "job", "cron-now", "--from=cronjob/cron")
+    kube.wait_for("job from the cronjob",
+                  lambda: kube.get("job", "cron-now")["status"].get("succeeded") == 1, timeout=120)
     assert kube.get("networkpolicy", "deny-all")["metadata"]["name"] == "deny-all"
 
 
