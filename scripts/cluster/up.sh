@@ -97,6 +97,8 @@ make_pki() {
   cert apiserver kube-apiserver "" server \
     "$svc,DNS:localhost,DNS:$node_name,IP:127.0.0.1,IP:$node_ip,IP:$KUBERNETES_SERVICE_IP"
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters client
+  # The aggregation layer's front proxy (request-header authentication).
+  cert front-proxy-client front-proxy-client "" client
   cert admin admin system:masters client
   cert controller-manager system:kube-controller-manager "" client
   cert scheduler system:kube-scheduler "" client
@@ -146,9 +148,14 @@ running() { pid_of "$1" >/dev/null; }
 start() {
   local name=$1
   shift
-  if running "$name"; then return 0; fi
+  if running "$name"; then
+    [ "$(cat "$run/$name.cmd" 2>/dev/null)" = "$*" ] && return 0
+    log "command line of $name changed: restarting it"
+    stop "$name"
+  fi
   log "starting $name (log: $logs/$name.log)"
   echo "$1" >"$run/$name.exe"
+  printf '%s' "$*" >"$run/$name.cmd"
   setsid "$@" </dev/null >>"$logs/$name.log" 2>&1 9>&- &
   echo $! >"$run/$name.pid"
 }
@@ -295,6 +302,13 @@ start_apiserver() {
     --service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
     --service-account-key-file "$pki/sa.pub" \
     --service-account-signing-key-file "$pki/sa.key" \
+    --requestheader-client-ca-file "$pki/ca.crt" \
+    --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User \
+    --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$pki/front-proxy-client.crt" \
+    --proxy-client-key-file "$pki/front-proxy-client.key" \
     --profiling=false --v=1
   wait_for kube-apiserver 120 "$logs/kube-apiserver.log" \
     curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
