@@ -95,6 +95,7 @@ build_args() {
   case $1 in
     mlflow)
       printf -- '--build-arg=MLFLOW_VERSION=%s\n' "$(mlflow_version)"
+      printf -- '--build-arg=PSYCOPG_VERSION=%s\n' "$(pin psycopg 3.3.9)"
       printf -- '--build-arg=PSYCOPG2_VERSION=%s\n' "$(pin psycopg2-binary 2.9.13)"
       printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
       ;;
