@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Dynamic hostPath provisioner of the local test cluster.
 
 A small controller (standard library only, talks to the API server through

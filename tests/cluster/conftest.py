@@ -23,7 +23,7 @@ def _images():
     env = REPO / ".tools" / "cluster" / "images.env"
     if env.exists():
         for line in env.read_text().splitlines():
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1) if "=" in line else (line, "")
             if key.startswith("MLOPS_STACK_IMAGE_"):
                 tags[key[len("MLOPS_STACK_IMAGE_"):].lower()] = value
     return tags
@@ -43,7 +43,7 @@ class Kubectl:
 
     def run(self, *args, input=None, check=True, timeout=120, namespaced=True):
         proc = subprocess.run(self.cmd(*args, namespaced=namespaced), input=input, text=True,
-                              capture_output=True, timeout=timeout)
+                              capture_output=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): "
                                  f"{proc.stderr.strip()} {proc.stdout.strip()}")
