@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Initialises $PGDATA when it holds no cluster yet, then runs the command.
 set -euo pipefail
 
