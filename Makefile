@@ -57,3 +57,45 @@ images:
 ## cluster-test: smoke tests against the cluster from `make cluster`
 cluster-test:
 	$(PYTEST) -q tests/cluster
+
+## demo: deploy and verify the stack on the cluster of $KUBECONFIG when it
+## answers, else on the local cluster (make cluster); then print how to reach it
+.PHONY: demo
+DEMO_NS := mlops
+DEMO_KUBECTL = kubectl --kubeconfig $$kubeconfig -n $(DEMO_NS)
+demo: setup
+	@kubeconfig=$$KUBECONFIG; \
+	if kubectl --kubeconfig "$$kubeconfig" version --request-timeout=5s >/dev/null 2>&1; then \
+	  echo "[demo] using the cluster of $$kubeconfig"; \
+	else \
+	  echo "[demo] no cluster answers at $$kubeconfig: bringing up the local cluster"; \
+	  $(MAKE) --no-print-directory cluster; \
+	  kubeconfig=$(CURDIR)/.tools/cluster/kubeconfig; \
+	fi; \
+	KUBECONFIG=$$kubeconfig ansible-playbook -i inventories/local -e mlops_namespace=$(DEMO_NS) playbooks/site.yml; \
+	echo; \
+	echo "The stack runs in namespace $(DEMO_NS) (kubeconfig $$kubeconfig)."; \
+	echo; \
+	echo "MLflow UI and API:"; \
+	echo "  $(DEMO_KUBECTL) port-forward svc/mlflow 5000:5000"; \
+	echo "  open http://localhost:5000"; \
+	echo "  admin login, kept in Secret $(DEMO_NS)/mlflow-auth (keys admin-username, admin-password):"; \
+	echo "  $(DEMO_KUBECTL) get secret mlflow-auth -o jsonpath='{.data.admin-username}' | base64 -d; echo"; \
+	echo "  $(DEMO_KUBECTL) get secret mlflow-auth -o jsonpath='{.data.admin-password}' | base64 -d; echo"; \
+	echo "  clients: MLFLOW_TRACKING_URI=http://localhost:5000 MLFLOW_TRACKING_USERNAME=... MLFLOW_TRACKING_PASSWORD=..."; \
+	echo "  (artifacts go through the server: clients need no S3 keys)"; \
+	echo; \
+	echo "MinIO console:"; \
+	echo "  $(DEMO_KUBECTL) port-forward svc/minio 9001:9001"; \
+	echo "  open http://localhost:9001"; \
+	echo "  root login, kept in Secret $(DEMO_NS)/minio-auth (keys root-user, root-password):"; \
+	echo "  $(DEMO_KUBECTL) get secret minio-auth -o jsonpath='{.data.root-password}' | base64 -d; echo"; \
+	echo; \
+	echo "PostgreSQL:"; \
+	echo "  $(DEMO_KUBECTL) port-forward svc/postgresql 5432:5432"; \
+	echo "  psql -h localhost -U mlflow -d mlflow"; \
+	echo "  password of mlflow, kept in Secret $(DEMO_NS)/mlflow-database (key password):"; \
+	echo "  $(DEMO_KUBECTL) get secret mlflow-database -o jsonpath='{.data.password}' | base64 -d; echo"; \
+	echo "  superuser postgres: Secret $(DEMO_NS)/postgresql-auth (key postgres-password)"; \
+	echo; \
+	echo "Remove: ansible-playbook -i inventories/local playbooks/uninstall.yml [-e mlops_purge=true]"
