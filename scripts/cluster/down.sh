@@ -124,7 +124,8 @@ for ipt in iptables ip6tables; do
   for table in filter nat mangle; do
     rules=$("$ipt-save" -t "$table" 2>/dev/null) || continue
     chains=$( (sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' <<<"$rules"
-      grep -F 'name: \"mlops-stack\"' <<<"$rules" | sed -n 's/^-A \(CNI-[^ ]*\) .*/\1/p') | sort -u | tr '\n' ' ')
+      { grep -F 'name: \"mlops-stack\"' <<<"$rules" || true; } | sed -n 's/^-A \(CNI-[^ ]*\) .*/\1/p') \
+      | sort -u | tr '\n' ' ')
     [ -n "$chains" ] || continue
     {
       echo "*$table"
