@@ -75,6 +75,7 @@ for p in /proc/[0-9]*; do
   fi
 done
 
+log "removing leftover pod processes and cgroups"
 # The rest is machine-wide: skip it when some other kubelet or kube-proxy
 # still runs (e.g. this was run on another, dead state directory).
 others=$( (pgrep -x kubelet; pgrep -x kube-proxy) | tr '\n' ' ' || true)
@@ -109,6 +110,7 @@ mapfile -t mounts < <(awk -v s="$state" 'index($5, s "/") == 1 {print $5}' /proc
 for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
 for n in "${netns[@]}"; do umount -l "$n" 2>/dev/null || true; rm -f "$n"; done
 
+log "removing mounts and networking"
 # Network: kube-proxy's rules and the pod bridge.
 if [ -z "$others" ] && [ -x "$tools_bin/kube-proxy" ]; then
   "$tools_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
@@ -148,5 +150,6 @@ done
 if cmp -s "$out_dir/kubeconfig" "$state/conf/admin.kubeconfig"; then
   rm -f "$out_dir/kubeconfig"
 fi
+log "removing $state"
 rm -rf "$state"
 log "cluster removed"

@@ -29,7 +29,7 @@ CLUSTER_DOMAIN=cluster.local
 APISERVER_PORT=${MLOPS_STACK_APISERVER_PORT:-6443}
 ETCD_PORT=${MLOPS_STACK_ETCD_PORT:-2379}
 
-log() { printf '[%s] %s\n' "${log_tag:-cluster}" "$*" >&2; }
+log() { printf '[%s %ss] %s\n' "${log_tag:-cluster}" "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # The mlflow version baked into the image: the project's pin when it has one.
