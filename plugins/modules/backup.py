@@ -25,7 +25,7 @@ description:
   - After a successful backup, retention (O(keep_last), O(keep_within)) removes older
     complete sets; the newest complete set is never removed.
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.postgres_connection

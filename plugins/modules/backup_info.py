@@ -20,7 +20,7 @@ description:
     match the manifest is V(damaged).
   - Never changes anything.
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.backup_location.destination

@@ -23,7 +23,7 @@ description:
     server-side copy, once the set was verified). With O(force=true) each bucket becomes
     an exact mirror of the set; objects the set does not hold are deleted.
 author:
-  - mlops.stack contributors
+  - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.postgres_connection

@@ -1,7 +1,6 @@
 """mlops.stack.minio_bucket against a real MinIO server."""
 
 import json
-import os
 import urllib.error
 import urllib.request
 
@@ -98,7 +97,7 @@ def test_check_mode_create_and_idempotency(minio):
     granted = {(action, resource) for statement in policy["Statement"]
                for action in statement["Action"] for resource in statement["Resource"]}
     assert ("s3:GetObject", "arn:aws:s3:::%s/*" % name) in granted
-    assert not any(action == "s3:PutObject" for action, _ in granted)
+    assert not any(action == "s3:PutObject" for action, _resource in granted)
     client.put_object(Bucket=name, Key="data/a.txt", Body=b"hello")
     assert anonymous_get(minio, "%s/data/a.txt" % name) == 200
 

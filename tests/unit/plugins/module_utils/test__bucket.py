@@ -160,7 +160,7 @@ def test_empty_list_with_purge_removes_every_rule():
 def test_rule_not_managed_is_replaced_when_the_task_names_its_id():
     current = [s3_rule("expire-tmp/", "tmp/", days=7,
                        AbortIncompleteMultipartUpload=dict(DaysAfterInitiation=1))]
-    _, changes = _bucket.plan_lifecycle(
+    _rules, changes = _bucket.plan_lifecycle(
         current, wanted(dict(prefix="tmp/", expiration_days=7)), True)
     assert changes == ["update lifecycle rule expire-tmp/"]
 
@@ -169,7 +169,7 @@ def test_disabled_rule_counts_as_a_difference():
     rule = s3_rule("expire-tmp/", "tmp/", days=7)
     rule["raw"]["Status"] = "Disabled"
     rule = _bucket.rule_from_s3(rule["raw"])
-    _, changes = _bucket.plan_lifecycle(
+    _rules, changes = _bucket.plan_lifecycle(
         [rule], wanted(dict(prefix="tmp/", expiration_days=7)), True)
     assert changes == ["update lifecycle rule expire-tmp/"]
 
