@@ -156,7 +156,12 @@ start() {
   log "starting $name (log: $logs/$name.log)"
   echo "$1" >"$run/$name.exe"
   printf '%s' "$*" >"$run/$name.cmd"
-  setsid "$@" </dev/null >>"$logs/$name.log" 2>&1 9>&- &
+  # Its own session, and no descriptor but stdio: a lock our caller holds
+  # (ours is fd 9, flock(1) uses 3) must not live on in the cluster.
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  setsid bash -c 'for fd in /proc/$$/fd/*; do
+      n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null
+    exec "$@"' "$name" "$@" </dev/null >>"$logs/$name.log" 2>&1 &
   echo $! >"$run/$name.pid"
 }
 
