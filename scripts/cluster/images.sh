@@ -98,6 +98,7 @@ build_args() {
       printf -- '--build-arg=PSYCOPG_VERSION=%s\n' "$(pin psycopg 3.3.9)"
       printf -- '--build-arg=PSYCOPG2_VERSION=%s\n' "$(pin psycopg2-binary 2.9.13)"
       printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
+      printf -- '--build-arg=PROMETHEUS_FLASK_EXPORTER_VERSION=%s\n' "$(pin prometheus-flask-exporter 0.23.2)"
       ;;
   esac
 }
