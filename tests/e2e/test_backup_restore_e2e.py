@@ -5,7 +5,8 @@ Runs against the cluster of $KUBECONFIG (default: the local cluster of
 an MLflow run with an artifact, backup.yml twice, a change to the data,
 restore.yml refused without confirmation, restore.yml of the first set, the
 data checked back, backup.yml refused while another run holds the lock, and
-diagnose.yml. The namespace is purged at the end. No cluster is a failure,
+diagnose.yml. The namespace is purged at the end. MLOPS_E2E_EXTRA_VARS adds
+-e values to every playbook run. No cluster is a failure,
 not a skip: these tests exist to prove the playbooks work on one.
 """
 import json
@@ -23,6 +24,9 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
 KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
 NAMESPACE = f"mlops-bk-{uuid.uuid4().hex[:6]}"
+# Extra -e values for every playbook, e.g. "mlops_backup_pg_exec=false" to dump
+# with the controller's pg_dump instead of in the PostgreSQL pod.
+EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
 BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
 TIMINGS = {}
 
@@ -89,7 +93,7 @@ def kubectl(*args, check=True, timeout=120):
 def playbook(name, *args, label=None, expect_rc=0):
     """Runs playbooks/<name> on the local inventory in the test namespace; returns its output."""
     cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={NAMESPACE}", str(REPO / "playbooks" / name), *args]
+           "-e", f"mlops_namespace={NAMESPACE}", *EXTRA_VARS, str(REPO / "playbooks" / name), *args]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800)
     TIMINGS[label or name] = round(time.monotonic() - start, 1)
