@@ -9,13 +9,19 @@ fills MLflow with real runs (params, metrics, tags) and the artifact bucket with
   restore  mlops.stack.restore --force from it     vs  mc mirror dir->bucket + pg_restore
 
 and prints throughput ratios (ours / baseline; above 1 means faster). The
-module runs through ansible-playbook, so its figures include Ansible's start-up.
+module runs through ansible-playbook, so its end-to-end figures include
+Ansible's start-up (about 3 s here); the module-only figures are the module's
+own ``durations.total`` (backup: from the first database query to the
+manifest; restore: verification, database and objects). Both are reported.
+--repeat runs every step that many times and reports min, median and max.
 
-    .tools/venv/bin/python bench/backup_restore.py --gib 1 --objects 1000
+    .tools/venv/bin/python bench/backup_restore.py --gib 1 --objects 1000 --repeat 3
 """
 
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -83,6 +89,17 @@ def fill_bucket(minio, bucket, experiment, run_ids, objects, total_bytes):
         return sum(pool.map(put, range(objects)))
 
 
+def spread(values):
+    ordered = sorted(values)
+    return dict(min=round(ordered[0], 2), median=round(ordered[len(ordered) // 2], 2),
+                max=round(ordered[-1], 2), all=[round(v, 2) for v in values])
+
+
+def ratios(baseline, ours):
+    """Throughput ratios baseline/ours of each repetition, paired in order."""
+    return spread([b / o for b, o in zip(baseline, ours)])
+
+
 def run(command, env=None):
     completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if completed.returncode != 0:
@@ -95,6 +112,7 @@ def main():
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1, help="times to run each step")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     options = parser.parse_args()
 
@@ -117,7 +135,8 @@ def main():
         server = MlflowServer(mlflow_dir, postgres, minio).start()
         services.append(server)
 
-        seconds, (experiment, run_ids) = timed(fill_mlflow, server, options.runs)
+        with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints a line per run
+            seconds, (experiment, run_ids) = timed(fill_mlflow, server, options.runs)
         print("filled MLflow with %d runs in %.1fs" % (len(run_ids), seconds), flush=True)
         seconds, total = timed(fill_bucket, minio, "mlflow", experiment, run_ids, options.objects,
                                int(options.gib * 1024 * MIB))
@@ -132,50 +151,64 @@ def main():
         mc = os.path.join(TOOLS_BIN, "mc")
         target = ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.user]
 
-        # --- backup -----------------------------------------------------------
-        baseline_dir = os.path.join(base, "baseline")
-        os.makedirs(baseline_dir)
-
-        def baseline_backup():
-            run([mc, "mirror", "--quiet", "bench/mlflow", os.path.join(baseline_dir, "objects")], env)
-            run([os.path.join(bindir, "pg_dump"), "-Fc", "-f", os.path.join(baseline_dir, "mlflow.dump")]
-                + target + ["-d", "mlflow"], env)
-
-        baseline_backup_s, _ = timed(baseline_backup)
-        print("baseline backup: %.1fs" % baseline_backup_s, flush=True)
-
         module_args = dict(minio.connection_args(), **postgres.connection_args())
         module_args.update(database="mlflow", buckets=["mlflow"], workers=options.workers)
-        sets_dir = os.path.join(base, "sets")
-        backup_s, result = timed(run_module, "backup", dict(module_args, destination=sets_dir))
-        if result["failed"]:
-            raise RuntimeError("backup failed: %s" % result["msg"])
-        print("module backup: %.1fs (%s)" % (backup_s, json.dumps(result["durations"])), flush=True)
-        set_bytes = result["total_bytes"]
+        restore_args = dict(module_args, force=True)
+        restore_args.pop("buckets")
 
-        # --- restore ----------------------------------------------------------
         def wipe():
             with psycopg.connect(postgres.uri(), autocommit=True) as conn:
                 conn.execute("DROP DATABASE IF EXISTS mlflow WITH (FORCE)")
             run([mc, "rm", "--recursive", "--force", "--quiet", "bench/mlflow"], env)
 
-        def baseline_restore():
-            with psycopg.connect(postgres.uri(), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE mlflow")
-            run([os.path.join(bindir, "pg_restore"), "--exit-on-error"] + target
-                + ["-d", "mlflow", os.path.join(baseline_dir, "mlflow.dump")], env)
-            run([mc, "mirror", "--quiet", os.path.join(baseline_dir, "objects"), "bench/mlflow"], env)
+        times = dict(baseline_backup=[], backup=[], backup_module=[],
+                     baseline_restore=[], restore=[], restore_module=[], verify=[])
+        for repetition in range(options.repeat):
+            # --- backup -------------------------------------------------------
+            baseline_dir = os.path.join(base, "baseline-%d" % repetition)
+            os.makedirs(baseline_dir)
 
-        wipe()
-        baseline_restore_s, _ = timed(baseline_restore)
-        print("baseline restore: %.1fs" % baseline_restore_s, flush=True)
-        wipe()
-        restore_args = dict(module_args, source=sets_dir, force=True)
-        restore_args.pop("buckets")
-        restore_s, restored = timed(run_module, "restore", restore_args)
-        if restored["failed"]:
-            raise RuntimeError("restore failed: %s" % restored["msg"])
-        print("module restore: %.1fs (%s)" % (restore_s, json.dumps(restored["durations"])), flush=True)
+            def baseline_backup():
+                run([mc, "mirror", "--quiet", "bench/mlflow", os.path.join(baseline_dir, "objects")], env)
+                run([os.path.join(bindir, "pg_dump"), "-Fc", "-f", os.path.join(baseline_dir, "mlflow.dump")]
+                    + target + ["-d", "mlflow"], env)
+
+            seconds, _ = timed(baseline_backup)
+            times["baseline_backup"].append(seconds)
+            print("baseline backup: %.1fs" % seconds, flush=True)
+
+            sets_dir = os.path.join(base, "sets-%d" % repetition)
+            seconds, result = timed(run_module, "backup", dict(module_args, destination=sets_dir))
+            if result["failed"]:
+                raise RuntimeError("backup failed: %s" % result["msg"])
+            times["backup"].append(seconds)
+            times["backup_module"].append(result["durations"]["total"])
+            print("module backup: %.1fs (%s)" % (seconds, json.dumps(result["durations"])), flush=True)
+            set_bytes = result["total_bytes"]
+
+            # --- restore ------------------------------------------------------
+            def baseline_restore():
+                with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE mlflow")
+                run([os.path.join(bindir, "pg_restore"), "--exit-on-error"] + target
+                    + ["-d", "mlflow", os.path.join(baseline_dir, "mlflow.dump")], env)
+                run([mc, "mirror", "--quiet", os.path.join(baseline_dir, "objects"), "bench/mlflow"], env)
+
+            wipe()
+            seconds, _ = timed(baseline_restore)
+            times["baseline_restore"].append(seconds)
+            print("baseline restore: %.1fs" % seconds, flush=True)
+            wipe()
+            seconds, restored = timed(run_module, "restore", dict(restore_args, source=sets_dir))
+            if restored["failed"]:
+                raise RuntimeError("restore failed: %s" % restored["msg"])
+            times["restore"].append(seconds)
+            times["restore_module"].append(restored["durations"]["total"])
+            times["verify"].append(restored["durations"]["verify"])
+            print("module restore: %.1fs (%s)" % (seconds, json.dumps(restored["durations"])), flush=True)
+            shutil.rmtree(baseline_dir, ignore_errors=True)
+            if repetition < options.repeat - 1:
+                shutil.rmtree(sets_dir, ignore_errors=True)
 
         server.start()
         from mlflow.tracking import MlflowClient
@@ -183,16 +216,20 @@ def main():
         assert back == len(run_ids), "restored %d runs of %d" % (back, len(run_ids))
 
         mib = set_bytes / float(MIB)
+
+        def step(name):
+            baseline, ours, module = (times["baseline_%s" % name], times[name], times["%s_module" % name])
+            return dict(
+                baseline_s=spread(baseline), end_to_end_s=spread(ours), module_s=spread(module),
+                baseline_mib_s=round(mib / min(baseline), 1), end_to_end_mib_s=round(mib / min(ours), 1),
+                module_mib_s=round(mib / min(module), 1),
+                ratio_end_to_end=ratios(baseline, ours), ratio_module=ratios(baseline, module))
+
         report = dict(
             objects=options.objects, object_gib=round(total / 1024.0 / MIB, 3), runs=len(run_ids),
-            set_mib=round(mib, 1), workers=options.workers,
-            backup=dict(module_s=round(backup_s, 1), baseline_s=round(baseline_backup_s, 1),
-                        module_mib_s=round(mib / backup_s, 1), baseline_mib_s=round(mib / baseline_backup_s, 1),
-                        ratio=round(baseline_backup_s / backup_s, 2)),
-            restore=dict(module_s=round(restore_s, 1), baseline_s=round(baseline_restore_s, 1),
-                         module_mib_s=round(mib / restore_s, 1), baseline_mib_s=round(mib / baseline_restore_s, 1),
-                         ratio=round(baseline_restore_s / restore_s, 2),
-                         verify_s=restored["durations"]["verify"]),
+            set_mib=round(mib, 1), workers=options.workers, repeat=options.repeat,
+            load_average=[round(v, 2) for v in os.getloadavg()],
+            backup=step("backup"), restore=dict(step("restore"), verify_s=spread(times["verify"])),
         )
         print(json.dumps(report, indent=2))
         results = os.path.join(REPO, "bench", "results")

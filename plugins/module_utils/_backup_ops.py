@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -32,6 +33,8 @@ from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
 COLLECTION_VERSION = "0.1.0"
 MB = 1024.0 * 1024.0
 SWAP_ATTEMPTS = 20
+# pg_restore jobs for a dump kept in a directory (bounded by workers).
+RESTORE_JOBS = 4
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 
 
@@ -166,7 +169,7 @@ def run_backup(module):
                             server_side, started, clock,
                             dict(name=database, owner=owner, encoding=encoding),
                             dict(collection=COLLECTION_VERSION, postgresql_server=server_version,
-                                 mlflow_schema=schema_revision))
+                                 mlflow_schema=schema_revision), listing=listing)
     except StackError as error:
         # An interrupted set has no manifest and never counts; remove it now.
         _discard(store, backup_id)
@@ -209,7 +212,7 @@ def _discard(store, backup_id):
 
 
 def _write_set(module, store, backup_id, pg, database, params, source_client, server_side,
-               started, clock, database_info, versions):
+               started, clock, database_info, versions, listing=None):
     config = objects.transfer_config(params["multipart_threshold_mb"], params["multipart_chunk_mb"])
     dump_path = "database/%s.dump" % database
 
@@ -218,23 +221,37 @@ def _write_set(module, store, backup_id, pg, database, params, source_client, se
             return store.write_stream(backup_id, dump_path, reader, transfer_config=config)
         return store.write_stream(backup_id, dump_path, reader)
 
-    dump_clock = time.time()
-    dump_size, dump_sha = pg.dump(database, sink)
-    _path, dump_major, dump_version = pg.tool_version("pg_dump")
-    if params["validate_dump"] and pg.where == "local":
-        stream = store.open_read(backup_id, dump_path)
+    def dump_database():
+        dump_clock = time.time()
+        dump_size, dump_sha = pg.dump(database, sink)
+        _path, dump_major, dump_version = pg.tool_version("pg_dump")
+        if params["validate_dump"] and pg.where == "local":
+            stream = store.open_read(backup_id, dump_path)
+            try:
+                pg.validate(stream)
+            finally:
+                stream.close()
+        return dump_size, dump_sha, dump_major, dump_version, time.time() - dump_clock
+
+    # The dump and the object copies are independent: run them side by side
+    # (pg_dump and pg_restore are other processes; boto3 waits on sockets).
+    objects_clock = time.time()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dumping = pool.submit(dump_database)
         try:
-            pg.validate(stream)
-        finally:
-            stream.close()
-    dump_seconds = time.time() - dump_clock
+            files, buckets = objects.backup_objects(source_client, params["buckets"], store, backup_id,
+                                                    server_side, params["workers"], config, listing=listing)
+        except BaseException:
+            # Let the dump end before the set is discarded; its own error is secondary.
+            try:
+                dumping.result()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            raise
+        objects_seconds = time.time() - objects_clock
+        dump_size, dump_sha, dump_major, dump_version, dump_seconds = dumping.result()
     versions["pg_dump"] = dump_version
     database_info.update(file=dump_path, format="custom", pg_dump_major=dump_major)
-
-    objects_clock = time.time()
-    files, buckets = objects.backup_objects(source_client, params["buckets"], store, backup_id,
-                                            server_side, params["workers"], config)
-    objects_seconds = time.time() - objects_clock
     files.append(dict(path=dump_path, size=dump_size, sha256=dump_sha))
 
     finished = sets.utcnow()
@@ -331,7 +348,8 @@ def run_restore(module):
     config = objects.transfer_config(params["multipart_threshold_mb"], params["multipart_chunk_mb"])
     clock = time.time()
     try:
-        _restore_database(pg, store, backup_id, manifest, database, exists, dump_major)
+        _restore_database(pg, store, backup_id, manifest, database, exists, dump_major,
+                          jobs=min(RESTORE_JOBS, params["workers"]))
     except StackError as error:
         raise _failure("restore database %s from %s" % (database, backup_id), error)
     database_seconds = time.time() - clock
@@ -363,7 +381,7 @@ def run_restore(module):
     return result
 
 
-def _restore_database(pg, store, backup_id, manifest, database, exists, dump_major):
+def _restore_database(pg, store, backup_id, manifest, database, exists, dump_major, jobs=1):
     """Restore into a fresh database, then swap it in by renaming.
 
     Until the rename the previous database is untouched, so a restore that
@@ -381,9 +399,11 @@ def _restore_database(pg, store, backup_id, manifest, database, exists, dump_maj
     pg.execute(["DROP DATABASE IF EXISTS %s" % quote_ident(staging)])
     pg.execute(["CREATE DATABASE %s%s" % (quote_ident(staging), options)])
     entry = [f for f in manifest["files"] if f["path"] == info["file"]][0]
+    # A dump in a directory goes to a local pg_restore as a file, so it can use jobs.
+    dump_file = store.local_path(backup_id, info["file"]) if pg.where == "local" else None
     stream = store.open_read(backup_id, info["file"])
     try:
-        pg.restore(staging, stream, entry["size"], dump_major)
+        pg.restore(staging, stream, entry["size"], dump_major, dump_file=dump_file, jobs=jobs)
     except StackError:
         _drop_quietly(pg, staging)
         raise

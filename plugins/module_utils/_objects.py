@@ -4,15 +4,22 @@
 """Copy artifact buckets into a backup set and back, with sha256 per object.
 
 When the set lives on the same endpoint (and account) as the buckets the
-copy is server-side, and the copy is then read back to hash what the set
-really holds. Otherwise objects stream through the controller in parallel,
-hashed on the way, without ever being held whole in memory.
+copy is server-side: the server computes the copy's sha256 (CopyObject with
+ChecksumAlgorithm=SHA256), and only an endpoint that cannot has the copy
+read back and hashed here. Otherwise objects stream through the controller in
+parallel, hashed on the way, without ever being held whole in memory.
+
+A restore from a directory sends each object with its manifest sha256 in the
+signed x-amz-checksum-sha256 header: the server refuses a body that does not
+match, so the object is checked as it is written without hashing it twice here.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError
@@ -30,6 +37,10 @@ except ImportError:  # pragma: no cover - reported by the module
     TransferConfig = None
 
 MB = 1024 * 1024
+# Largest object a single CopyObject may copy.
+MAX_COPY_OBJECT = 5 * 1024 * MB
+# Codes of a body refused for not matching its checksum header.
+CHECKSUM_MISMATCH = ("XAmzContentChecksumMismatch", "BadDigest", "InvalidDigest")
 
 
 def transfer_config(multipart_threshold_mb=64, multipart_chunk_mb=16):
@@ -37,6 +48,43 @@ def transfer_config(multipart_threshold_mb=64, multipart_chunk_mb=16):
     return TransferConfig(multipart_threshold=multipart_threshold_mb * MB,
                           multipart_chunksize=multipart_chunk_mb * MB,
                           max_concurrency=2, use_threads=True)
+
+
+def checksum_header(hex_digest):
+    """The base64 value of an x-amz-checksum-sha256 header for a hex sha256."""
+    return base64.b64encode(binascii.unhexlify(hex_digest)).decode("ascii")
+
+
+def hex_from_checksum(value):
+    """Hex sha256 of a full-object ChecksumSHA256, or None (absent or composite)."""
+    if not value or "-" in value:
+        return None
+    try:
+        raw = base64.b64decode(value)
+    except (TypeError, ValueError, binascii.Error):
+        return None
+    return binascii.hexlify(raw).decode("ascii") if len(raw) == 32 else None
+
+
+def _unsigned_when_checksummed(request, **kwargs):
+    """Skip hashing the body for the signature when the server checks a sha256.
+
+    Over http botocore hashes every body to sign it. A request that carries
+    x-amz-checksum-sha256 (itself a signed header) is checked by the server
+    against that value, which protects the body as payload signing would.
+    """
+    if "x-amz-checksum-sha256" in request.headers:
+        config = request.context.get("client_config")
+        if config is not None:
+            s3_config = dict(getattr(config, "s3", None) or {}, payload_signing_enabled=False)
+            request.context["client_config"] = config.merge(type(config)(s3=s3_config))
+
+
+def sign_checksummed_bodies_once(client):
+    """Register _unsigned_when_checksummed on a client (idempotent)."""
+    client.meta.events.register("before-sign.s3", _unsigned_when_checksummed,
+                                unique_id="mlops-stack-unsigned-when-checksummed")
+    return client
 
 
 def same_account(first, second):
@@ -109,31 +157,31 @@ def _run_parallel(function, items, workers):
     return results
 
 
-def backup_objects(source_client, buckets, store, backup_id, server_side, workers, config):
-    """Copy every object of buckets into the set; return (files, bucket summaries)."""
+def backup_objects(source_client, buckets, store, backup_id, server_side, workers, config, listing=None):
+    """Copy every object of buckets into the set; return (files, bucket summaries).
+
+    ``listing`` is the [(bucket, objects)] the caller already listed, if any.
+    """
+    if listing is None:
+        listing = []
+        for bucket in buckets:
+            if not bucket_exists(source_client, bucket):
+                raise BackupError("artifact bucket %s does not exist" % bucket)
+            listing.append((bucket, list_objects(source_client, bucket)))
     tasks = []
     summaries = []
-    for bucket in buckets:
-        if not bucket_exists(source_client, bucket):
-            raise BackupError("artifact bucket %s does not exist" % bucket)
-        objects = list_objects(source_client, bucket)
+    for bucket, objects in listing:
         summaries.append(dict(name=bucket, objects=len(objects), bytes=sum(o["Size"] for o in objects)))
         tasks.extend((bucket, o) for o in objects)
+    # Big objects first: the pool does not end waiting on one late big transfer.
+    tasks.sort(key=lambda task: -task[1]["Size"])
 
     def copy_one(task):
         bucket, obj = task
         path = object_path(bucket, obj["Key"])
         try:
             if server_side:
-                destination_key = store.key(backup_id, path)
-                source_client.copy(dict(Bucket=bucket, Key=obj["Key"]), store.bucket, destination_key,
-                                   Config=config)
-                # Hash the copy the set holds, not the source it came from.
-                body = store.client.get_object(Bucket=store.bucket, Key=destination_key)["Body"]
-                try:
-                    size, digest = hash_stream(body)
-                finally:
-                    body.close()
+                size, digest = _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config)
             else:
                 body = source_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
                 try:
@@ -153,23 +201,64 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
                               % (bucket, obj["Key"], size, obj["Size"]))
         return dict(path=path, size=size, sha256=digest, bucket=bucket, key=obj["Key"])
 
-    return _run_parallel(copy_one, tasks, workers), summaries
+    files = _run_parallel(copy_one, tasks, workers)
+    files.sort(key=lambda f: f["path"])
+    return files, summaries
+
+
+def _copied(client, bucket, key, response=None):
+    """(size, hex sha256 the server computed or None) of a copy just written."""
+    head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    digest = hex_from_checksum(((response or {}).get("CopyObjectResult") or {}).get("ChecksumSHA256"))
+    return head["ContentLength"], digest or hex_from_checksum(head.get("ChecksumSHA256"))
+
+
+def _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config):
+    """Server-side copy into the set; (size, sha256) of what the set holds."""
+    destination_key = store.key(backup_id, path)
+    if obj["Size"] < MAX_COPY_OBJECT:
+        response = source_client.copy_object(CopySource=dict(Bucket=bucket, Key=obj["Key"]),
+                                              Bucket=store.bucket, Key=destination_key,
+                                              ChecksumAlgorithm="SHA256")
+        size, digest = _copied(store.client, store.bucket, destination_key, response)
+        if digest is not None:
+            return size, digest
+    else:
+        source_client.copy(dict(Bucket=bucket, Key=obj["Key"]), store.bucket, destination_key, Config=config)
+    # The endpoint computed no full-object sha256: hash the copy the set holds.
+    body = store.client.get_object(Bucket=store.bucket, Key=destination_key)["Body"]
+    try:
+        return hash_stream(body)
+    finally:
+        body.close()
 
 
 def restore_objects(store, backup_id, entries, target_client, bucket_map, server_side, workers, config):
-    """Copy the set's objects into their (mapped) buckets, checking each sha256."""
+    """Copy the set's objects into their (mapped) buckets, checking each sha256.
+
+    Server-side copies are checked against the sha256 the server computes for
+    the copy; objects sent from a directory carry their manifest sha256, which
+    the server checks before it stores them; objects streamed from another
+    endpoint are hashed on the way.
+    """
+    sign_checksummed_bodies_once(target_client)
+    threshold = config.multipart_threshold if config is not None else 64 * MB
+    # Big objects first: the pool does not end waiting on one late big transfer.
+    ordered = sorted(entries, key=lambda entry: -entry["size"])
 
     def restore_one(entry):
         bucket, key = key_from_path(entry["path"])
         target = bucket_map.get(bucket, bucket)
         try:
             if server_side:
-                target_client.copy(dict(Bucket=store.bucket, Key=store.key(backup_id, entry["path"])),
-                                   target, key, Config=config)
-                size = target_client.head_object(Bucket=target, Key=key)["ContentLength"]
-                if size != entry["size"]:
-                    raise BackupError("s3://%s/%s has %d bytes after the copy, the set %d"
-                                      % (target, key, size, entry["size"]))
+                _restore_copy(store, backup_id, entry, target_client, target, key, config)
+            elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < threshold:
+                stream = store.open_read(backup_id, entry["path"])
+                try:
+                    target_client.put_object(Bucket=target, Key=key, Body=stream,
+                                             ChecksumSHA256=checksum_header(entry["sha256"]))
+                finally:
+                    stream.close()
             else:
                 stream = store.open_read(backup_id, entry["path"])
                 reader = HashingReader(stream)
@@ -180,13 +269,32 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
                 if reader.size != entry["size"] or reader.hexdigest() != entry["sha256"]:
                     raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
         except Exception as error:  # pylint: disable=broad-except
+            if s3_utils.error_code(error) in CHECKSUM_MISMATCH:
+                raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
             failure = _s3_failure("cannot restore s3://%s/%s" % (target, key), error)
             if failure:
                 raise failure
             raise
         return target, key
 
-    return _run_parallel(restore_one, entries, workers)
+    return _run_parallel(restore_one, ordered, workers)
+
+
+def _restore_copy(store, backup_id, entry, target_client, target, key, config):
+    """Server-side copy of a set's object, checked against the manifest."""
+    source = dict(Bucket=store.bucket, Key=store.key(backup_id, entry["path"]))
+    response = None
+    if entry["size"] < MAX_COPY_OBJECT:
+        response = target_client.copy_object(CopySource=source, Bucket=target, Key=key,
+                                             ChecksumAlgorithm="SHA256")
+    else:
+        target_client.copy(source, target, key, Config=config)
+    size, digest = _copied(target_client, target, key, response)
+    if size != entry["size"]:
+        raise BackupError("s3://%s/%s has %d bytes after the copy, the set %d"
+                          % (target, key, size, entry["size"]))
+    if digest is not None and digest != entry["sha256"]:
+        raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
 
 
 def delete_extra_objects(client, bucket, keep_keys):

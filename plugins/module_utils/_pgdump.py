@@ -228,10 +228,26 @@ class LocalPostgres(object):
         path, _version = self.check_client("pg_restore", minimum_major or 0, "the dump's pg_dump")
         self._feed([path, "-f", os.devnull], stream, "pg_restore (validate)")
 
-    def restore(self, dbname, stream, size, dump_major):
+    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1):
+        """pg_restore into dbname, from stream or, given dump_file, from that file.
+
+        Only a file (pg_restore cannot seek in a pipe) lets pg_restore load
+        tables and build indexes with several jobs.
+        """
         path, _version = self.check_client("pg_restore", dump_major, "the dump's pg_dump")
-        self._feed([path, "--exit-on-error", "--no-password"] + self._target(dbname), stream,
-                   "pg_restore into %s" % dbname)
+        command = [path, "--exit-on-error", "--no-password"]
+        if dump_file:
+            command += ["--jobs", str(max(1, jobs))] if jobs > 1 else []
+            self._run_file(command + self._target(dbname) + [dump_file], "pg_restore into %s" % dbname)
+            return
+        self._feed(command + self._target(dbname), stream, "pg_restore into %s" % dbname)
+
+    def _run_file(self, command, what):
+        stderr = tempfile.TemporaryFile()
+        returncode = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=stderr, env=self._env())
+        if returncode != 0:
+            raise PostgresError("%s failed (rc=%d): %s" % (what, returncode, _read_tail(stderr) or "no output"))
 
     def _feed(self, command, stream, what):
         stderr = tempfile.TemporaryFile()
@@ -504,7 +520,8 @@ class PodPostgres(object):
         """Dumps are checked locally when a pg_restore is at hand."""
         return None
 
-    def restore(self, dbname, stream, size, dump_major):
+    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1):
+        """The dump always streams into the pod: dump_file and jobs do not apply."""
         self.check_client("pg_restore", dump_major, "the dump's pg_dump")
         # head -c ends pg_restore's stdin: the channel protocol cannot.
         session = self.open(["sh", "-c", 'head -c %d | exec pg_restore --exit-on-error --no-password "$@"' % size,
