@@ -5,6 +5,7 @@ step builds on the sets the previous steps wrote.
 """
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -460,3 +461,30 @@ def test_secrets_never_show(stack):
     text = json.dumps(result)
     assert stack["options"]["secret_key"] not in text.replace("********", "")
     assert stack["options"]["login_password"] not in text.replace("********", "")
+
+
+def test_object_not_matching_the_manifest_is_refused_by_the_server(minio, tmp_path):
+    """Objects sent from a directory carry their manifest sha256: the server checks it."""
+    import sys
+    collections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".tools", "collections")
+    if os.path.abspath(collections) not in [os.path.abspath(p) for p in sys.path]:
+        sys.path.insert(0, collections)
+    from ansible_collections.mlops.stack.plugins.module_utils import _backup_set as sets
+    from ansible_collections.mlops.stack.plugins.module_utils import _objects as objects
+    from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError
+
+    store = sets.DirectoryStore(str(tmp_path))
+    store.claim("20261126T061500Z")
+    path = sets.object_path("checked", "a/b.bin")
+    size, digest = store.write_stream("20261126T061500Z", path, io.BytesIO(b"original"))
+    client = minio.client()
+    objects.create_bucket(client, "checked")
+    entry = dict(path=path, size=size, sha256=digest)
+    objects.restore_objects(store, "20261126T061500Z", [entry], client, {}, False, 2, objects.transfer_config())
+    assert client.get_object(Bucket="checked", Key="a/b.bin")["Body"].read() == b"original"
+    # The file changes after verification: the server refuses it, nothing is replaced.
+    with open(store.local_path("20261126T061500Z", path), "r+b") as handle:
+        handle.write(b"O")
+    with pytest.raises(BackupError, match="changed while it was restored"):
+        objects.restore_objects(store, "20261126T061500Z", [entry], client, {}, False, 2, objects.transfer_config())
+    assert client.get_object(Bucket="checked", Key="a/b.bin")["Body"].read() == b"original"

@@ -220,6 +220,30 @@ class TestLocal:
             runner.dump("mlflow", lambda reader: reader.read())
 
 
+    def test_restore_from_a_file_uses_jobs_and_no_stdin(self, tmp_path):
+        fake = tmp_path / "pg_restore"
+        log = tmp_path / "args"
+        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
+                        "echo \"$@\" > %s\ncat > %s.stdin\nexit 0\n" % (log, log))
+        os.chmod(str(fake), 0o755)
+        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
+        runner._server = (15, "15.10")
+        runner.restore("staging", io.BytesIO(b"unused"), 6, 15, dump_file="/sets/x.dump", jobs=4)
+        args = log.read_text().split()
+        assert args[-1] == "/sets/x.dump" and "--jobs" in args and args[args.index("--jobs") + 1] == "4"
+        assert (tmp_path / "args.stdin").read_bytes() == b""
+
+    def test_failed_restore_from_a_file_is_reported(self, tmp_path):
+        fake = tmp_path / "pg_restore"
+        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
+                        "echo 'pg_restore: error: could not open input file' >&2\nexit 1\n")
+        os.chmod(str(fake), 0o755)
+        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
+        runner._server = (15, "15.10")
+        with pytest.raises(PostgresError, match="pg_restore into staging failed .rc=1.: pg_restore: error"):
+            runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/nowhere.dump", jobs=1)
+
+
 class TestPodSql:
     def test_query_splits_rows_and_fields(self, monkeypatch):
         out = "15.10\x1fmlflow\nx\x1f\n".encode()
