@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - reported by the module
     TransferConfig = None
 
 MB = 1024 * 1024
-# Largest object a single CopyObject may copy.
+# Largest object a single CopyObject or PutObject may carry.
 MAX_COPY_OBJECT = 5 * 1024 * MB
 # Codes of a body refused for not matching its checksum header.
 CHECKSUM_MISMATCH = ("XAmzContentChecksumMismatch", "BadDigest", "InvalidDigest")
@@ -242,7 +242,6 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
     endpoint are hashed on the way.
     """
     sign_checksummed_bodies_once(target_client)
-    threshold = config.multipart_threshold if config is not None else 64 * MB
     # Big objects first: the pool does not end waiting on one late big transfer.
     ordered = sorted(entries, key=lambda entry: -entry["size"])
 
@@ -252,7 +251,9 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
         try:
             if server_side:
                 _restore_copy(store, backup_id, entry, target_client, target, key, config)
-            elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < threshold:
+            elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < MAX_COPY_OBJECT:
+                # One streamed PUT from the file (botocore seeks back on a retry),
+                # checked whole by the server: no part is hashed here to sign it.
                 stream = store.open_read(backup_id, entry["path"])
                 try:
                     target_client.put_object(Bucket=target, Key=key, Body=stream,
