@@ -12,6 +12,8 @@ parallel, hashed on the way, without ever being held whole in memory.
 A restore from a directory sends each object with its manifest sha256 in the
 signed x-amz-checksum-sha256 header: the server refuses a body that does not
 match, so the object is checked as it is written without hashing it twice here.
+An endpoint that does not confirm the checksum in its answer has the object read
+back and hashed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -254,12 +256,23 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
             elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < MAX_COPY_OBJECT:
                 # One streamed PUT from the file (botocore seeks back on a retry),
                 # checked whole by the server: no part is hashed here to sign it.
+                header = checksum_header(entry["sha256"])
                 stream = store.open_read(backup_id, entry["path"])
                 try:
-                    target_client.put_object(Bucket=target, Key=key, Body=stream,
-                                             ChecksumSHA256=checksum_header(entry["sha256"]))
+                    response = target_client.put_object(Bucket=target, Key=key, Body=stream,
+                                                        ChecksumSHA256=header)
                 finally:
                     stream.close()
+                if response.get("ChecksumSHA256") != header:
+                    # The endpoint did not confirm that it checked the sha256:
+                    # check what it stored.
+                    body = target_client.get_object(Bucket=target, Key=key)["Body"]
+                    try:
+                        size, digest = hash_stream(body)
+                    finally:
+                        body.close()
+                    if size != entry["size"] or digest != entry["sha256"]:
+                        raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
             else:
                 stream = store.open_read(backup_id, entry["path"])
                 reader = HashingReader(stream)
