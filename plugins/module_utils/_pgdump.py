@@ -343,7 +343,9 @@ class ExecSession(object):
     def drain(self):
         """Read to the end, keeping stdout only up to STDERR_LIMIT."""
         kept = b""
-        while True:
+        # After the close frame the socket is gone: reading again would fail
+        # with "Connection to remote host was lost".
+        while not self._stdout_done:
             channel, data = self._next_frame()
             if channel is None:
                 break

@@ -26,9 +26,14 @@ class FakeSocket:
     def __init__(self, frames):
         self.frames = list(frames)
         self.sent = []
+        self.closed = False
 
     def recv_data_frame(self, control_frame=False):
+        if self.closed:
+            # What websocket-client does when read again after the close frame.
+            raise ConnectionError("Connection to remote host was lost.")
         if not self.frames:
+            self.closed = True
             return pgdump.OPCODE_CLOSE, Frame(b"")
         return self.frames.pop(0)
 
@@ -65,6 +70,13 @@ class TestExecSession:
                 break
             out += chunk
         assert out == BINARY
+        assert session.exit_code() == 0
+
+    def test_drain_after_reading_to_the_end_reads_no_more(self):
+        ws = FakeWSClient(frames_for(BINARY) + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
+        session = pgdump.ExecSession(ws)
+        assert session.read() == BINARY
+        assert session.drain() == b""
         assert session.exit_code() == 0
 
     def test_channels_are_separated(self):
