@@ -59,8 +59,10 @@ def _failure(verb_object, error):
     return error.__class__(failed_to(verb_object, error.message))
 
 
-def _check_common(params):
-    if not DATABASE_NAME.match(params.get("database") or ""):
+def _check_common(params, database_optional=False):
+    if database_optional and params.get("database") is None:
+        pass  # restore takes the name recorded in the set
+    elif not DATABASE_NAME.match(params.get("database") or ""):
         raise ParameterError("Invalid database %r: use up to 63 letters, digits, _ or -"
                              % params.get("database"))
     if not 1 <= params["workers"] <= 64:
@@ -277,7 +279,7 @@ def _write_set(module, store, backup_id, pg, database, params, source_client, se
 
 def run_restore(module):
     params = module.params
-    _check_common(params)
+    _check_common(params, database_optional=True)
     wanted = params["backup_id"]
     if wanted != "latest":
         sets.id_sort_key(wanted)

@@ -229,8 +229,10 @@ def test_restore_into_wiped_stack(stack):
     assert checked["changed"] and checked["verified_files"] == len(STATE["objects"]) + 1, checked
     assert not database_exists(stack["postgres"], server.database)
 
-    result = restore(stack, stack["s3"], backup_id=STATE["s3_id"])
+    # No database given: the set names the one it holds.
+    result = restore(stack, stack["s3"], backup_id=STATE["s3_id"], database=None)
     assert result["changed"] and not result["failed"], result
+    assert result["database"] == server.database
     assert result["object_count"] == len(STATE["objects"]) and result["replaced"] == []
     assert bucket_objects(stack["minio"], server.bucket) == STATE["objects"]
     server.start()
