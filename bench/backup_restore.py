@@ -101,13 +101,14 @@ def ratios(baseline, ours):
 
 
 def run(command, env=None):
-    completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               check=False)
     if completed.returncode != 0:
         raise RuntimeError("%s failed: %s" % (command[0], completed.stdout.decode()[-2000:]))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=200)
@@ -173,7 +174,7 @@ def main():
                 run([os.path.join(bindir, "pg_dump"), "-Fc", "-f", os.path.join(baseline_dir, "mlflow.dump")]
                     + target + ["-d", "mlflow"], env)
 
-            seconds, _ = timed(baseline_backup)
+            seconds, _result = timed(baseline_backup)
             times["baseline_backup"].append(seconds)
             print("baseline backup: %.1fs" % seconds, flush=True)
 
@@ -195,7 +196,7 @@ def main():
                 run([mc, "mirror", "--quiet", os.path.join(baseline_dir, "objects"), "bench/mlflow"], env)
 
             wipe()
-            seconds, _ = timed(baseline_restore)
+            seconds, _result = timed(baseline_restore)
             times["baseline_restore"].append(seconds)
             print("baseline restore: %.1fs" % seconds, flush=True)
             wipe()

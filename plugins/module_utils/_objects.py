@@ -219,9 +219,9 @@ def _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config):
     """Server-side copy into the set; (size, sha256) of what the set holds."""
     destination_key = store.key(backup_id, path)
     if obj["Size"] < MAX_COPY_OBJECT:
-        response = source_client.copy_object(CopySource=dict(Bucket=bucket, Key=obj["Key"]),
-                                              Bucket=store.bucket, Key=destination_key,
-                                              ChecksumAlgorithm="SHA256")
+        response = source_client.copy_object(
+            CopySource=dict(Bucket=bucket, Key=obj["Key"]), Bucket=store.bucket,
+            Key=destination_key, ChecksumAlgorithm="SHA256")
         size, digest = _copied(store.client, store.bucket, destination_key, response)
         if digest is not None:
             return size, digest

@@ -35,7 +35,7 @@ def _env():
 def kubectl(*args, check=True):
     binary = shutil.which("kubectl", path=TOOLS_PATH)
     proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -48,7 +48,8 @@ def playbook(name, *args, label=None):
     cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
            "-e", f"mlops_namespace={NAMESPACE}", str(REPO / "playbooks" / name), *args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
+                          check=False)
     TIMINGS[label or name] = round(time.monotonic() - start, 1)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
@@ -90,10 +91,9 @@ def test_lifecycle(cluster):
     changed, output = playbook("site.yml", label="site (install + verify)")
     assert changed > 0
     assert "Staging -> Production, alias champion" in output
-    passwords = {s: secret_value(*s) for s in [("mlflow-auth", "admin-password"),
-                                                ("minio-auth", "root-password"),
-                                                ("postgresql-auth", "postgres-password"),
-                                                ("mlflow-database", "password")]}
+    secret_keys = [("mlflow-auth", "admin-password"), ("minio-auth", "root-password"),
+                   ("postgresql-auth", "postgres-password"), ("mlflow-database", "password")]
+    passwords = {s: secret_value(*s) for s in secret_keys}
     assert all(passwords.values())
 
     # Converged: a second run and a check-mode run change nothing.
@@ -105,19 +105,19 @@ def test_lifecycle(cluster):
         assert secret_value(name, key) == value, f"{name}/{key} changed on a rerun"
 
     # verify.yml on its own, keeping nothing.
-    _, output = playbook("verify.yml", label="verify")
+    _changed, output = playbook("verify.yml", label="verify")
     assert "Staging -> Production, alias champion" in output
 
     # Uninstall keeps the data and the Secrets; a reinstall finds them again.
-    _, output = playbook("uninstall.yml", label="uninstall (keep)")
+    _changed, output = playbook("uninstall.yml", label="uninstall (keep)")
     assert "Kept in namespace" in output
     assert kubectl("-n", NAMESPACE, "get", "pvc", "-o", "name").stdout.strip()
-    changed, _ = playbook("site.yml", label="site (reinstall on kept data)")
+    _changed, _output = playbook("site.yml", label="site (reinstall on kept data)")
     for (name, key), value in passwords.items():
         assert secret_value(name, key) == value, f"{name}/{key} changed across uninstall"
 
     # Purge removes everything.
-    _, output = playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall (purge)")
+    _changed, output = playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall (purge)")
     assert "Purged" in output
     proc = kubectl("get", "namespace", NAMESPACE, check=False)
     assert proc.returncode != 0 and "NotFound" in proc.stderr

@@ -231,7 +231,6 @@ class TestLocal:
         with pytest.raises(PostgresError, match="empty"):
             runner.dump("mlflow", lambda reader: reader.read())
 
-
     def test_restore_from_a_file_uses_jobs_and_no_stdin(self, tmp_path):
         fake = tmp_path / "pg_restore"
         log = tmp_path / "args"
