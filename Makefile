@@ -7,13 +7,14 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup test unit integration sanity lint build clean
+.PHONY: setup test unit integration sanity lint build clean e2e molecule
 
 setup:
 	scripts/setup.sh
 
-## test: everything CI runs (setup, static checks, unit and integration tests)
-test: setup lint sanity unit integration
+## test: everything CI runs: setup, static checks, unit and integration tests,
+## then the local cluster, its smoke tests and the whole lifecycle on it (e2e)
+test: setup lint sanity unit integration cluster cluster-test e2e
 
 unit:
 	$(PYTEST) -q tests/unit
@@ -99,3 +100,13 @@ demo: setup
 	echo "  superuser postgres: Secret $(DEMO_NS)/postgresql-auth (key postgres-password)"; \
 	echo; \
 	echo "Remove: ansible-playbook -i inventories/local playbooks/uninstall.yml [-e mlops_purge=true]"
+
+## molecule: the delegated default scenario on the cluster of $$KUBECONFIG:
+## converge (site.yml), idempotence, verify (pods, testinfra, verify.yml), purge
+molecule:
+	molecule test -s default
+
+## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
+## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore
+e2e: molecule
+	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py
