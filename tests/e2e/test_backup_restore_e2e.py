@@ -1,14 +1,21 @@
 """End-to-end backup and restore of the stack on a real cluster, through the playbooks.
 
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
-`make cluster`) with inventories/local, in a namespace of its own: site.yml,
-an MLflow run with an artifact, backup.yml twice, a change to the data,
-restore.yml refused without confirmation, restore.yml of the first set, the
-data checked back, backup.yml refused while another run holds the lock, and
-diagnose.yml. The namespace is purged at the end. MLOPS_E2E_EXTRA_VARS adds
--e values to every playbook run. No cluster is a failure,
-not a skip: these tests exist to prove the playbooks work on one.
+`make cluster`) with inventories/local, in a namespace of its own. The round
+trip proves that losing the whole stack loses no experiment: site.yml; with the
+real MLflow client an experiment with two runs (params, metric histories,
+tags, a text and a binary artifact), a registered model with two versions,
+stages and aliases; a snapshot of all of it read back through the server
+(artifacts by sha256); backup.yml to a directory on the controller (off the
+cluster); uninstall.yml with mlops_purge=true (namespace, volumes and
+credentials gone); site.yml again (fresh credentials); restore.yml refused
+without confirmation, then confirmed; the snapshot read back through the new
+server must be identical. Then backup.yml refused while another run holds the
+lock, and diagnose.yml. The namespace is purged at the end.
+MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
+failure, not a skip: these tests exist to prove the playbooks work on one.
 """
+import base64
 import json
 import os
 import pathlib
@@ -30,49 +37,104 @@ EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split(
 BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
 TIMINGS = {}
 
-# Runs in the MLflow pod with the server's admin login from its environment.
+# Runs in the MLflow pod with the server's admin login from its environment;
+# prints one JSON line.
 MLFLOW_CLIENT = r"""
-import json, os, sys, tempfile
+import hashlib, json, os, sys, tempfile, warnings
+warnings.simplefilter("ignore")
 os.environ["MLFLOW_TRACKING_USERNAME"] = os.environ["MLFLOW_AUTH_ADMIN_USERNAME"]
 os.environ["MLFLOW_TRACKING_PASSWORD"] = os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]
+if sys.argv[3:] == ["login-on-stdin"]:  # another login than the server's own, kept out of argv
+    login = json.loads(sys.stdin.read())
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = login
 import mlflow
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 mlflow.set_tracking_uri("http://127.0.0.1:5000")
 client = MlflowClient()
-action, arg = sys.argv[1], sys.argv[2]
+action, marker = sys.argv[1], sys.argv[2]
+EXPERIMENT, MODEL = "e2e-backup-" + marker, "e2e-model-" + marker
 
 
-def experiment(name):
-    # The client retries a slow first request, which may then find the
-    # experiment its first attempt created.
+def seed():
     try:
-        return client.create_experiment(name)
+        exp = client.create_experiment(EXPERIMENT, tags={"team": "e2e", "marker": marker})
     except mlflow.exceptions.RestException:
-        return client.get_experiment_by_name(name).experiment_id
+        # A retried first request may find the experiment its first attempt created.
+        exp = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    runs = []
+    for i, name in enumerate(("run-a", "run-b")):
+        run = client.create_run(exp, run_name=name, tags={"variant": name, "marker": marker})
+        run_id = run.info.run_id
+        t0 = 1700000000000 + i * 100000
+        client.log_batch(
+            run_id,
+            metrics=[Metric("loss", 1.0 / (step + 1 + i), t0 + step, step) for step in range(6)]
+                    + [Metric("accuracy", 0.5 + step * 0.07 + i * 0.01, t0 + step, step) for step in range(6)],
+            params=[Param("lr", str(0.01 * (i + 1))), Param("epochs", "6"), Param("optimizer", "adam")],
+            tags=[RunTag("stage", "train"), RunTag("note", "run %d of %s" % (i, marker))])
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "notes.txt"), "w") as f:
+                f.write("notes of %s %s\n" % (name, marker))
+            client.log_artifact(run_id, os.path.join(d, "notes.txt"))
+            with open(os.path.join(d, "weights.bin"), "wb") as f:
+                f.write(os.urandom(300 * 1024 + i * 1000))
+            client.log_artifact(run_id, os.path.join(d, "weights.bin"), "model")
+        client.set_terminated(run_id)
+        runs.append(client.get_run(run_id))
+    client.create_registered_model(MODEL, tags={"owner": "e2e"}, description="model of " + marker)
+    for run in runs:
+        client.create_model_version(MODEL, run.info.artifact_uri + "/model", run_id=run.info.run_id,
+                                    tags={"from": run.info.run_name}, description="from " + run.info.run_name)
+    client.transition_model_version_stage(MODEL, "1", "Staging")
+    client.transition_model_version_stage(MODEL, "2", "Production")
+    client.set_registered_model_alias(MODEL, "champion", "2")
+    client.set_registered_model_alias(MODEL, "challenger", "1")
+    return {}
 
 
-if action == "seed":
-    exp = experiment("e2e-backup-" + arg)
-    run = client.create_run(exp)
-    client.log_param(run.info.run_id, "marker", arg)
-    with tempfile.TemporaryDirectory() as d:
-        with open(os.path.join(d, "hello.txt"), "w") as f:
-            f.write("artifact " + arg)
-        client.log_artifact(run.info.run_id, os.path.join(d, "hello.txt"))
-    client.set_terminated(run.info.run_id)
-    print(json.dumps({"run_id": run.info.run_id}))
-elif action == "change":
-    client.delete_run(arg)
-    experiment("e2e-after-backup")
-    print(json.dumps({}))
-elif action == "read":
-    run = client.get_run(arg)
-    with tempfile.TemporaryDirectory() as d:
-        path = client.download_artifacts(arg, "hello.txt", d)
-        content = open(path).read()
-    names = [e.name for e in client.search_experiments()]
-    print(json.dumps({"stage": run.info.lifecycle_stage, "marker": run.data.params.get("marker"),
-                      "artifact": content, "after_backup_exists": "e2e-after-backup" in names}))
+def artifacts(run_id, path=None):
+    found = {}
+    for item in client.list_artifacts(run_id, path):
+        if item.is_dir:
+            found.update(artifacts(run_id, item.path))
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            local = client.download_artifacts(run_id, item.path, d)
+            with open(local, "rb") as f:
+                data = f.read()
+        found[item.path] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return found
+
+
+def snapshot():
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = {}
+    for run in client.search_runs([exp.experiment_id], run_view_type=3):
+        info, data = run.info, run.data
+        runs[info.run_name] = {
+            "run_id": info.run_id, "status": info.status, "lifecycle_stage": info.lifecycle_stage,
+            "start_time": info.start_time, "end_time": info.end_time, "artifact_uri": info.artifact_uri,
+            "params": data.params, "tags": data.tags, "metrics": data.metrics,
+            "history": {key: sorted([m.step, m.timestamp, m.value] for m in client.get_metric_history(info.run_id, key))
+                        for key in data.metrics},
+            "artifacts": artifacts(info.run_id)}
+    model = client.get_registered_model(MODEL)
+    versions = {}
+    for found in client.search_model_versions("name='%s'" % MODEL):
+        v = client.get_model_version(MODEL, found.version)  # the search leaves out aliases
+        versions[v.version] = {"run_id": v.run_id, "source": v.source, "stage": v.current_stage,
+                               "status": v.status, "tags": v.tags, "aliases": sorted(v.aliases),
+                               "description": v.description, "created": v.creation_timestamp}
+    return {"experiment": {"id": exp.experiment_id, "stage": exp.lifecycle_stage, "tags": exp.tags,
+                           "artifact_location": exp.artifact_location},
+            "runs": runs,
+            "model": {"description": model.description, "tags": model.tags, "aliases": model.aliases,
+                      "versions": versions},
+            "experiments": sorted(e.name for e in client.search_experiments(view_type=3))}
+
+
+print(json.dumps(seed() if action == "seed" else snapshot(), sort_keys=True))
 """
 
 
@@ -81,10 +143,10 @@ def _env():
                 ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
 
 
-def kubectl(*args, check=True, timeout=120):
+def kubectl(*args, check=True, timeout=120, input=None):
     binary = shutil.which("kubectl", path=TOOLS_PATH)
     proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -105,10 +167,21 @@ def playbook(name, *args, label=None, expect_rc=0):
     return output
 
 
-def mlflow_client(action, arg):
-    proc = kubectl("-n", NAMESPACE, "exec", "deploy/mlflow", "-c", "mlflow", "--",
-                   "python3", "-c", MLFLOW_CLIENT, action, arg, timeout=300)
+def mlflow_client(action, marker, label=None, login=None):
+    """Runs MLFLOW_CLIENT in the MLflow pod as the server's admin, or as login (username, password)."""
+    start = time.monotonic()
+    extra = ["login-on-stdin"] if login else []
+    proc = kubectl("-n", NAMESPACE, "exec", *(["-i"] if login else []), "deploy/mlflow", "-c", "mlflow", "--",
+                   "python3", "-c", MLFLOW_CLIENT, action, marker, *extra, check=False, timeout=600,
+                   input=json.dumps(list(login)) if login else None)
+    TIMINGS[label or f"mlflow {action}"] = round(time.monotonic() - start, 1)
+    assert proc.returncode == 0, f"MLflow client {action} failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def admin_login():
+    data = json.loads(kubectl("-n", NAMESPACE, "get", "secret", "mlflow-auth", "-o", "json").stdout)["data"]
+    return tuple(base64.b64decode(data[key]).decode() for key in ("admin-username", "admin-password"))
 
 
 def secrets_of_the_stack():
@@ -119,7 +192,6 @@ def secrets_of_the_stack():
         if proc.returncode == 0:
             for key, value in json.loads(proc.stdout).get("data", {}).items():
                 if "password" in key or "secret" in key:
-                    import base64
                     values.append(base64.b64decode(value).decode())
     return [v for v in values if len(v) >= 8]
 
@@ -133,42 +205,76 @@ def stack():
         playbook("site.yml", "-e", "mlops_verify=false", label="site.yml")
         yield
     finally:
-        playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+        playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge (end)")
         print("timings (s):", json.dumps(TIMINGS))
 
 
-def test_backup_restore_round_trip(stack):
+def test_backup_restore_round_trip(stack, tmp_path_factory):
     marker = uuid.uuid4().hex[:8]
-    run_id = mlflow_client("seed", marker)["run_id"]
+    mlflow_client("seed", marker)
+    before = mlflow_client("snapshot", marker)
+    runs = before["runs"]
+    assert sorted(runs) == ["run-a", "run-b"], before
+    for run in runs.values():
+        assert run["status"] == "FINISHED" and len(run["params"]) == 3, run
+        assert len(run["history"]["loss"]) == 6 and len(run["history"]["accuracy"]) == 6, run
+        assert sorted(run["artifacts"]) == ["model/weights.bin", "notes.txt"], run
+        assert run["artifacts"]["model/weights.bin"]["bytes"] >= 300 * 1024, run
+    versions = before["model"]["versions"]
+    assert {v: versions[v]["stage"] for v in versions} == {"1": "Staging", "2": "Production"}, versions
+    assert before["model"]["aliases"] == {"champion": "2", "challenger": "1"}, before["model"]
+    assert {v: versions[v]["aliases"] for v in versions} == {"1": ["challenger"], "2": ["champion"]}, versions
 
-    first = playbook("backup.yml", label="backup.yml #1")
-    first_id = BACKUP_ID.search(first).group(1)
-    second = playbook("backup.yml", label="backup.yml #2")
-    second_id = BACKUP_ID.search(second).group(1)
-    assert second_id != first_id
-    secrets = secrets_of_the_stack()
-    assert secrets, "the stack's Secrets were not found"
-    assert not [s for s in secrets if s in first + second], "a secret appears in backup.yml's output"
+    # Off the cluster: a directory on the controller survives the purge.
+    destination = tmp_path_factory.mktemp("backups")
+    dest = ["-e", f"mlops_backup_destination={destination}"]
+    output = playbook("backup.yml", *dest, label="backup.yml to directory")
+    backup_id = BACKUP_ID.search(output).group(1)
+    assert list(destination.rglob("manifest.json")), f"no manifest.json under {destination}"
+    old_secrets, old_login = secrets_of_the_stack(), admin_login()
+    assert old_secrets, "the stack's Secrets were not found"
+    assert not [s for s in old_secrets if s in output], "a secret appears in backup.yml's output"
 
-    mlflow_client("change", run_id)
-    assert mlflow_client("read", run_id)["stage"] == "deleted"
+    # Lose everything: releases, volumes, credentials, namespace.
+    playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+    gone = kubectl("get", "namespace", NAMESPACE, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr, f"namespace {NAMESPACE} still exists"
 
-    refused = playbook("restore.yml", "-e", f"mlops_restore_backup_id={first_id}",
+    playbook("site.yml", "-e", "mlops_verify=false", label="site.yml fresh")
+    new_secrets = secrets_of_the_stack()
+    assert new_secrets and not set(new_secrets) & set(old_secrets), "the fresh stack reused old credentials"
+
+    # The fresh stack holds MLflow's own data, so a restore must be confirmed.
+    refused = playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
                        label="restore.yml refused", expect_rc=1)
     assert "mlops_restore_confirm=true" in refused
-    assert mlflow_client("read", run_id)["after_backup_exists"], "a refused restore changed the data"
 
-    restored = playbook("restore.yml", "-e", f"mlops_restore_backup_id={first_id}",
+    restored = playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
                         "-e", "mlops_restore_confirm=true", label="restore.yml")
-    assert f"Restored set {first_id}" in restored
+    assert f"Restored set {backup_id}" in restored
+    assert not [s for s in old_secrets + new_secrets if s in restored], "a secret appears in restore.yml's output"
     replicas = kubectl("-n", NAMESPACE, "get", "deploy", "mlflow", "-o", "jsonpath={.status.readyReplicas}")
     assert replicas.stdout.strip() == "1", "MLflow did not come back after the restore"
-    state = mlflow_client("read", run_id)
-    assert state == {"stage": "active", "marker": marker, "artifact": f"artifact {marker}",
-                     "after_backup_exists": False}, state
 
-    # A backup after the restore still works and finds the lock free.
-    playbook("backup.yml", label="backup.yml after restore")
+    # Read back as the fresh stack's admin (the login every client now has).
+    # Should the restored database not accept it, read as the old admin
+    # anyway, to tell lost data from a lost login, and fail on the login last.
+    login_rejected = None
+    try:
+        after = mlflow_client("snapshot", marker, label="mlflow snapshot after restore")
+    except AssertionError as exc:
+        if "401" not in str(exc):
+            raise
+        login_rejected = [line for line in str(exc).splitlines() if "401" in line][-1][-300:]
+        after = mlflow_client("snapshot", marker, label="mlflow snapshot after restore (old admin)",
+                              login=old_login)
+    for name in before["runs"]:
+        assert after["runs"].get(name) == before["runs"][name], f"run {name} differs after the restore"
+    assert after["model"] == before["model"], "the registered model differs after the restore"
+    assert after == before
+    assert login_rejected is None, (
+        "the restored data is identical, but the server rejects the fresh stack's admin login "
+        f"(Secret mlflow-auth): the restored database keeps the old one: {login_rejected}")
 
 
 def test_backup_refused_while_locked(stack):
