@@ -583,6 +583,24 @@ def test_mlflow_ingress_host_is_allowed():
     assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "mlflow", "port": {"name": "http"}}
 
 
+def test_mlflow_migration_sets_the_admin_login_from_its_secret():
+    # A database restored from another installation holds that installation's
+    # admin: the migrate step must make the Secret's login the one that works.
+    docs = render("mlflow")
+    _deploy, spec, _server = _mlflow(docs)
+    (migrate,) = spec["initContainers"]
+    env = env_of(migrate)
+    for name, key in (("MLFLOW_AUTH_ADMIN_USERNAME", "admin-username"),
+                      ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password")):
+        assert env[name]["valueFrom"]["secretKeyRef"]["key"] == key
+    script = one(docs, "ConfigMap", "mlflow-scripts")["data"]["migrate.sh"]
+    assert "store.update_user(name, password=password" in script
+    assert "authenticate_user(name, password)" in script
+    without_auth = render("mlflow", {"auth.enabled": False})
+    (migrate,) = _mlflow(without_auth)[1]["initContainers"]
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(migrate)
+
+
 def test_mlflow_auth_off():
     docs = render("mlflow", {"auth.enabled": False, "gc.enabled": True})
     _deploy, spec, server = _mlflow(docs)
