@@ -143,10 +143,10 @@ def _env():
                 ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
 
 
-def kubectl(*args, check=True, timeout=120, input=None):
+def kubectl(*args, check=True, timeout=120, stdin=None):
     binary = shutil.which("kubectl", path=TOOLS_PATH)
     proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=timeout, input=input)
+                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -157,7 +157,8 @@ def playbook(name, *args, label=None, expect_rc=0):
     cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
            "-e", f"mlops_namespace={NAMESPACE}", *EXTRA_VARS, str(REPO / "playbooks" / name), *args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
+                          check=False)
     TIMINGS[label or name] = round(time.monotonic() - start, 1)
     output = proc.stdout + proc.stderr
     if expect_rc == 0:
@@ -173,7 +174,7 @@ def mlflow_client(action, marker, label=None, login=None):
     extra = ["login-on-stdin"] if login else []
     proc = kubectl("-n", NAMESPACE, "exec", *(["-i"] if login else []), "deploy/mlflow", "-c", "mlflow", "--",
                    "python3", "-c", MLFLOW_CLIENT, action, marker, *extra, check=False, timeout=600,
-                   input=json.dumps(list(login)) if login else None)
+                   stdin=json.dumps(list(login)) if login else None)
     TIMINGS[label or f"mlflow {action}"] = round(time.monotonic() - start, 1)
     assert proc.returncode == 0, f"MLflow client {action} failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
