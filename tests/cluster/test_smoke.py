@@ -88,6 +88,9 @@ def test_service_ip_and_dns_from_a_pod(kube, images, postgresql):
     name = f"postgresql.{kube.namespace}.svc.cluster.local"
     script = (
         f"set -e; getent hosts {name}; getent hosts kubernetes.default.svc.cluster.local; "
+        # A new Service answers once its EndpointSlice reached kube-proxy: allow
+        # it a moment (pg_isready gives up at once on a refused connection).
+        f"for i in $(seq 30); do pg_isready -q -h {postgresql} -p 5432 -t 2 && break; sleep 1; done; "
         f"pg_isready -h {postgresql} -p 5432 -t 20; pg_isready -h {name} -p 5432 -t 20; "
         "timeout 10 bash -c '</dev/tcp/10.96.0.1/443' && echo api-reachable; "
         f"PGPASSWORD={PG_PASSWORD} psql -h postgresql -U postgres -Atc 'select 40+2'")
