@@ -572,6 +572,16 @@ def test_mlflow_defaults():
     # The auth ini carries the admin password: memory-backed, never a ConfigMap.
     auth_volume = [v for v in spec["volumes"] if v["name"] == "auth-config"][0]
     assert auth_volume["emptyDir"]["medium"] == "Memory"
+    # MLflow's background jobs would double the memory the seed's limit allows.
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"
+    # Checked logins are remembered for a minute: scrypt on every request
+    # exhausts the memory limit under load.
+    assert 'f.write("auth_cache_ttl_seconds = 60\\n")' in script
+
+
+def test_mlflow_job_execution_on():
+    _, _, server = _mlflow(render("mlflow", {"server.jobExecution": True}))
+    assert env_of(server)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "true"
 
 
 def test_mlflow_ingress_host_is_allowed():
@@ -698,3 +708,14 @@ def test_mlflow_network_policy():
 def test_mlflow_without_migration():
     _deploy, spec, _server = _mlflow(render("mlflow", {"backendStore.migrate": False}))
     assert "initContainers" not in spec
+
+
+@pytest.mark.parametrize("chart", CHART_NAMES)
+def test_chart_version_follows_the_collection(chart):
+    # kubernetes.core.helm upgrades a release from a local chart only when the
+    # chart's version or the values changed: a collection release that changed a
+    # template without a new chart version would leave installed stacks as they are.
+    with open(os.path.join(REPO, "galaxy.yml"), encoding="utf-8") as handle:
+        collection_version = yaml.safe_load(handle)["version"]
+    with open(os.path.join(CHARTS, chart, "Chart.yaml"), encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["version"] == collection_version
