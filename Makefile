@@ -109,4 +109,4 @@ molecule:
 ## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
 ## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore
 e2e: molecule
-	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py
+	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_backup_schedule_e2e.py

@@ -3,7 +3,10 @@
 # images/<name>/Containerfile on a Debian base made with debootstrap, with
 # podman (runc runtime). Each image is saved as a tarball in
 # $MLOPS_STACK_CACHE/images named by a hash of everything it is built from, so
-# a warm run builds nothing. Writes the tags to .tools/cluster/images.env and
+# a warm run builds nothing. The ee image (the execution environment the backup
+# CronJob runs) holds the collection itself, so its hash covers the content of
+# the collection tarball; when only the collection changed, podman's layer
+# cache keeps the heavy pip layer and the rebuild takes seconds. Writes the tags to .tools/cluster/images.env and
 # .tools/cluster/images.yml.
 #
 # usage: scripts/cluster/images.sh [build]          build (or reuse) the images
@@ -16,11 +19,28 @@ log_tag=images
 
 image_cache="$cache/images"
 base_tag="localhost/mlops-stack/debian-base:$DEBIAN_SUITE"
-names=(pause postgresql minio mlflow)
+names=(pause postgresql minio mlflow ee)
 mkdir -p "$image_cache" "$out_dir"
 lock "$image_cache/.lock"
 
 podman() { command podman --runtime runc "$@"; }
+
+# The collection as `ansible-galaxy collection build` packs it (its build_ignore
+# applies), built once a run into a directory removed on exit.
+collection_dir=$(mktemp -d)
+trap 'rm -rf "$collection_dir"' EXIT
+build_collection() {
+  local galaxy=$repo/.tools/venv/bin/ansible-galaxy
+  [ -x "$galaxy" ] || galaxy=$(command -v ansible-galaxy) || die "ansible-galaxy is missing: run make setup first"
+  "$galaxy" collection build --output-path "$collection_dir" "$repo" >/dev/null \
+    || die "ansible-galaxy collection build failed"
+  collection_tar=$(ls "$collection_dir"/mlops-stack-*.tar.gz)
+  # The tarball's bytes change with every build (member timestamps); its
+  # MANIFEST.json does not: it holds the sha256 of FILES.json, which holds the
+  # sha256 of every file.
+  collection_digest=$(tar -xzOf "$collection_tar" MANIFEST.json | sha256sum | cut -c1-16)
+}
+collection_version() { sed -n 's/^version: *//p' "$repo/galaxy.yml" | tr -d "\"' " | head -n1; }
 
 # Debian's podman needs this on these machines: its default nofile ulimit is
 # above the hard limit, which nothing here may raise.
@@ -79,6 +99,7 @@ image_version() {
     postgresql) echo 15 ;;
     minio) echo "$MINIO_VERSION" ;;
     mlflow) mlflow_version ;;
+    ee) collection_version ;;
   esac
 }
 
@@ -99,6 +120,13 @@ build_args() {
       printf -- '--build-arg=PSYCOPG2_VERSION=%s\n' "$(pin psycopg2-binary 2.9.13)"
       printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
       printf -- '--build-arg=PROMETHEUS_FLASK_EXPORTER_VERSION=%s\n' "$(pin prometheus-flask-exporter 0.23.2)"
+      ;;
+    ee)
+      printf -- '--build-arg=ANSIBLE_VERSION=%s\n' "$(pin ansible 12.3.0)"
+      printf -- '--build-arg=ANSIBLE_CORE_VERSION=%s\n' "$(pin ansible-core 2.19.14)"
+      printf -- '--build-arg=KUBERNETES_VERSION=%s\n' "$(pin kubernetes 36.0.3)"
+      printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
+      printf -- '--build-arg=PSYCOPG_VERSION=%s\n' "$(pin psycopg 3.3.9)"
       ;;
   esac
 }
@@ -123,6 +151,7 @@ image_hash() {
       # Binaries are keyed by their versioned cache name and size, not content.
       echo "$f $(stat -c %s "$f")"
     done
+    [ "$name" != ee ] || echo "collection $collection_digest"
   } | sha256sum | cut -c1-16
 }
 
@@ -143,6 +172,7 @@ build_image() {
     [ -x "$f" ] || die "$f is missing: run scripts/build-tools.sh first"
     cp "$f" "$ctx/$(basename "$f" | sed 's/-v[0-9].*//')"
   done
+  [ "$name" != ee ] || cp "$collection_tar" "$ctx/"
   mapfile -t args < <(build_args "$name")
   podman build --pull=never --layers -q "${args[@]}" \
     -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro \
@@ -184,6 +214,7 @@ import_images() {
 }
 
 configure_podman
+build_collection
 for name in "${names[@]}"; do build_image "$name"; done
 write_tags
 case "${1:-build}" in

@@ -1,0 +1,269 @@
+"""End-to-end scheduled backup: the CronJob of backup_schedule.yml on a real cluster.
+
+Runs against the cluster of $KUBECONFIG (default: the local cluster of
+`make cluster`, which imports the ee image the CronJob runs) with
+inventories/local, in a namespace of its own and with release names other than
+the defaults (so the CronJob's inventory must carry them). site.yml; one run
+with a parameter, a metric and an artifact logged with the real MLflow client;
+backup_schedule.yml (suspended, so only the test starts it) to the default
+destination, the backup bucket of the stack's MinIO; no value of the stack's
+Secrets in the CronJob's ConfigMap, CronJob or the playbook's output; a Job
+made from the CronJob runs backup.yml inside the cluster, where the modules
+reach MinIO and PostgreSQL by their Services' DNS names (the ee image has no
+kubectl to port-forward with); then backup.yml from the controller to the same
+destination. backup_info, run from the controller, must list both sets as
+complete, and their manifests must have the same shape and the same artifact
+objects. backup_schedule.yml with mlops_backup_schedule_state=absent removes
+every object it made. The namespace is purged at the end.
+MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
+failure, not a skip: these tests exist to prove the playbooks work on one.
+"""
+import base64
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
+KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
+NAMESPACE = f"mlops-sched-{uuid.uuid4().hex[:6]}"
+# Not the defaults (minio, postgresql, mlflow).
+RELEASES = {"minio": "sched-store", "postgresql": "sched-meta", "mlflow": "sched-tracking"}
+RELEASE_VARS = [arg for component, release in RELEASES.items()
+                for arg in ("-e", f"{component}_release_name={release}")]
+EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
+# backup_schedule.yml's default name, and backup.yml's default destination.
+SCHEDULE = "mlops-stack-backup"
+DESTINATION = f"s3://mlflow-backups/{NAMESPACE}"
+SCHEDULE_KINDS = ("cronjob", "configmap", "serviceaccount", "role", "rolebinding")
+BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
+JOB_TIMEOUT = 900
+TIMINGS = {}
+
+# Runs in the MLflow pod with the server's admin login from its environment:
+# one run with a parameter, a metric and an artifact; prints its id.
+MLFLOW_SEED = r"""
+import os, sys, tempfile, warnings
+warnings.simplefilter("ignore")
+os.environ["MLFLOW_TRACKING_USERNAME"] = os.environ["MLFLOW_AUTH_ADMIN_USERNAME"]
+os.environ["MLFLOW_TRACKING_PASSWORD"] = os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]
+import mlflow
+mlflow.set_tracking_uri("http://127.0.0.1:5000")
+mlflow.set_experiment("e2e-schedule-" + sys.argv[1])
+with mlflow.start_run() as run:
+    mlflow.log_param("lr", "0.01")
+    mlflow.log_metric("accuracy", 0.95)
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "notes.txt"), "w") as f:
+            f.write("scheduled backup " + sys.argv[1] + "\n")
+        mlflow.log_artifact(os.path.join(d, "notes.txt"))
+print(run.info.run_id)
+"""
+
+# Lists the sets at the destination from the controller and reads their
+# manifests into the JSON file "report".
+LIST_SETS = """---
+- name: List the backup sets
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Connect to MinIO
+      ansible.builtin.include_role:
+        name: mlops.stack.minio
+        tasks_from: connect
+    - name: Read the sets
+      block:
+        - name: List the sets
+          mlops.stack.backup_info:
+            endpoint_url: "{{ minio_connection.endpoint_url }}"
+            access_key: "{{ minio_connection.access_key }}"
+            secret_key: "{{ minio_connection.secret_key }}"
+            destination: "{{ destination }}"
+            verify: true
+          register: sets
+        - name: Read the manifests
+          amazon.aws.s3_object:
+            endpoint_url: "{{ minio_connection.endpoint_url }}"
+            access_key: "{{ minio_connection.access_key }}"
+            secret_key: "{{ minio_connection.secret_key }}"
+            bucket: "{{ destination[5:].split('/')[0] }}"
+            object: "{{ destination[5:].split('/', 1)[1] }}/{{ item.id }}/manifest.json"
+            mode: getstr
+          loop: "{{ sets.backups }}"
+          loop_control:
+            label: "{{ item.id }}"
+          register: manifests
+          no_log: true
+        - name: Write them to the report
+          ansible.builtin.copy:
+            dest: "{{ report }}"
+            mode: "0600"
+            content: >-
+              {{ {'backups': sets.backups,
+                  'manifests': dict(manifests.results | map(attribute='item.id')
+                                    | zip(manifests.results | map(attribute='contents')))} | to_json }}
+      always:
+        - name: Disconnect from MinIO
+          ansible.builtin.include_role:
+            name: mlops.stack.minio
+            tasks_from: disconnect
+"""
+
+
+def _env():
+    return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
+                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+
+
+def kubectl(*args, check=True, timeout=120, stdin=None):
+    binary = shutil.which("kubectl", path=TOOLS_PATH)
+    proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
+                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc
+
+
+def playbook(path, *args, label=None):
+    """Runs a playbook on the local inventory in the test namespace; returns its output."""
+    cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
+           "-e", f"mlops_namespace={NAMESPACE}", *RELEASE_VARS, *EXTRA_VARS, str(path), *args]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
+                          check=False)
+    TIMINGS[label or pathlib.Path(path).name] = round(time.monotonic() - start, 1)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{pathlib.Path(path).name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
+    return output
+
+
+def secrets_of_the_stack():
+    """Every credential value the stack keeps, to prove none is copied elsewhere."""
+    values = []
+    for name in (*(f"{release}-auth" for release in RELEASES.values()), "mlflow-database", "mlflow-s3"):
+        proc = kubectl("-n", NAMESPACE, "get", "secret", name, "-o", "json", check=False)
+        if proc.returncode == 0:
+            for key, value in json.loads(proc.stdout).get("data", {}).items():
+                if "password" in key or "secret" in key:
+                    values.append(base64.b64decode(value).decode())
+    return [v for v in values if len(v) >= 8]
+
+
+def wait_for_job(job):
+    """Waits for the Job to succeed; fails with its pod's logs when it fails or hangs."""
+    deadline = time.monotonic() + JOB_TIMEOUT
+    status = {}
+    while time.monotonic() < deadline:
+        status = json.loads(kubectl("-n", NAMESPACE, "get", "job", job, "-o", "json").stdout).get("status", {})
+        if status.get("succeeded"):
+            return
+        if status.get("failed"):
+            break
+        time.sleep(5)
+    logs = kubectl("-n", NAMESPACE, "logs", f"job/{job}", "--tail=200", check=False)
+    pods = kubectl("-n", NAMESPACE, "get", "pods", "-l", f"job-name={job}", "-o", "wide", check=False)
+    events = kubectl("-n", NAMESPACE, "get", "events", "--sort-by=.lastTimestamp", check=False)
+    state = "failed" if status.get("failed") else f"did not finish in {JOB_TIMEOUT} s"
+    raise AssertionError(
+        f"backup Job {NAMESPACE}/{job} {state} (status {json.dumps(status)}).\n"
+        f"pods:\n{pods.stdout}{pods.stderr}\nlogs:\n{(logs.stdout + logs.stderr)[-6000:]}\n"
+        f"events:\n{events.stdout[-3000:]}")
+
+
+def shape(value):
+    """The structure of a JSON value: keys and types, lists by their elements' shapes."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted({json.dumps(shape(item), sort_keys=True) for item in value})
+    return type(value).__name__
+
+
+def list_sets(tmp_path):
+    book = tmp_path / "list_sets.yml"
+    book.write_text(LIST_SETS)
+    report = tmp_path / "sets.json"
+    playbook(book, "-e", f"destination={DESTINATION}", "-e", f"report={report}", label="backup_info")
+    found = json.loads(report.read_text())
+    return ({backup["id"]: backup for backup in found["backups"]},
+            {backup_id: json.loads(text) for backup_id, text in found["manifests"].items()})
+
+
+@pytest.fixture(scope="module")
+def stack():
+    proc = kubectl("get", "--raw", "/readyz", check=False)
+    assert proc.returncode == 0, (
+        f"no Kubernetes cluster reachable with {KUBECONFIG} ({proc.stderr.strip()}); run `make cluster`")
+    try:
+        playbook(REPO / "playbooks" / "site.yml", "-e", "mlops_verify=false", label="site.yml")
+        yield
+    finally:
+        playbook(REPO / "playbooks" / "uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+        print("timings (s):", json.dumps(TIMINGS))
+
+
+def test_scheduled_backup(stack, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    seeded = kubectl("-n", NAMESPACE, "exec", f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
+                     "python3", "-c", MLFLOW_SEED, marker, check=False, timeout=600)
+    assert seeded.returncode == 0, f"MLflow client failed:\n{seeded.stderr[-4000:]}"
+    run_id = seeded.stdout.strip().splitlines()[-1]
+
+    # Suspended: only the Job below runs it, never the schedule itself.
+    scheduled = playbook(REPO / "playbooks" / "backup_schedule.yml", "-e", "mlops_backup_schedule_suspend=true",
+                         label="backup_schedule.yml")
+    secrets = secrets_of_the_stack()
+    assert len(secrets) >= 3, f"the stack's Secrets were not found: {len(secrets)} values"
+    assert not [s for s in secrets if s in scheduled], "a secret appears in backup_schedule.yml's output"
+    manifests = kubectl("-n", NAMESPACE, "get", "cronjob,configmap", "-l",
+                        "app.kubernetes.io/name=mlops-stack-backup", "-o", "json").stdout
+    assert '"kind": "CronJob"' in manifests and '"kind": "ConfigMap"' in manifests, manifests[:2000]
+    assert not [s for s in secrets if s in manifests], "a secret appears in the CronJob or its ConfigMap"
+    inventory = json.loads(kubectl("-n", NAMESPACE, "get", "configmap", SCHEDULE, "-o", "json").stdout)
+    assert f"postgresql_release_name: {RELEASES['postgresql']}" in inventory["data"]["inventory.yml"], inventory
+
+    job = f"e2e-{marker}"
+    kubectl("-n", NAMESPACE, "create", "job", f"--from=cronjob/{SCHEDULE}", job)
+    start = time.monotonic()
+    wait_for_job(job)
+    TIMINGS["scheduled backup Job"] = round(time.monotonic() - start, 1)
+    job_log = kubectl("-n", NAMESPACE, "logs", f"job/{job}").stdout
+    assert not [s for s in secrets if s in job_log], "a secret appears in the Job's log"
+    found = BACKUP_ID.search(job_log)
+    assert found, f"no 'Backup <id> complete' in the Job's log:\n{job_log[-4000:]}"
+    scheduled_id = found.group(1)
+
+    manual = playbook(REPO / "playbooks" / "backup.yml", label="backup.yml")
+    manual_id = BACKUP_ID.search(manual).group(1)
+    assert manual_id != scheduled_id
+
+    sets, manifests = list_sets(tmp_path)
+    for backup_id in (scheduled_id, manual_id):
+        backup = sets.get(backup_id)
+        assert backup, f"set {backup_id} is not listed at {DESTINATION}: {sorted(sets)}"
+        assert backup["status"] == "complete" and backup.get("verified") is True, backup
+        assert backup["database"] == "mlflow" and backup["database_bytes"] > 0, backup
+        assert backup["objects"] >= 1 and backup["buckets"] == ["mlflow"], backup
+    scheduled_set, manual_set = manifests[scheduled_id], manifests[manual_id]
+    assert shape(scheduled_set) == shape(manual_set), "the scheduled set's manifest differs in structure"
+    objects = {m_id: {f["path"]: f["sha256"] for f in m["files"] if f["path"].startswith("objects/")}
+               for m_id, m in manifests.items() if m_id in (scheduled_id, manual_id)}
+    assert objects[scheduled_id] == objects[manual_id], "the two sets hold different artifact objects"
+    assert [path for path in objects[scheduled_id] if run_id in path and path.endswith("notes.txt~")], (
+        f"the seeded run's artifact is not in the scheduled set: {sorted(objects[scheduled_id])}")
+    assert ({f["path"] for f in scheduled_set["files"] if not f["path"].startswith("objects/")}
+            == {f["path"] for f in manual_set["files"] if not f["path"].startswith("objects/")})
+    assert scheduled_set["versions"] == manual_set["versions"], (scheduled_set["versions"], manual_set["versions"])
+
+    playbook(REPO / "playbooks" / "backup_schedule.yml", "-e", "mlops_backup_schedule_state=absent",
+             label="backup_schedule.yml absent")
+    for kind in SCHEDULE_KINDS:
+        left = kubectl("-n", NAMESPACE, "get", kind, SCHEDULE, check=False)
+        assert left.returncode != 0 and "NotFound" in left.stderr, f"{kind} {SCHEDULE} still exists"
