@@ -2,7 +2,9 @@
 
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`) with inventories/local, in a namespace of its own. The round
-trip proves that losing the whole stack loses no experiment: site.yml; with the
+trip proves that losing the whole stack loses no experiment, with release names
+other than the defaults (so every playbook must find the components by the
+names the inventory gives): site.yml; with the
 real MLflow client an experiment with two runs (params, metric histories,
 tags, a text and a binary artifact), a registered model with two versions,
 stages and aliases; a snapshot of all of it read back through the server
@@ -31,6 +33,10 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
 KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
 NAMESPACE = f"mlops-bk-{uuid.uuid4().hex[:6]}"
+# Not the defaults (minio, postgresql, mlflow).
+RELEASES = {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"}
+RELEASE_VARS = [arg for component, release in RELEASES.items()
+                for arg in ("-e", f"{component}_release_name={release}")]
 # Extra -e values for every playbook, e.g. "mlops_backup_pg_exec=false" to dump
 # with the controller's pg_dump instead of in the PostgreSQL pod.
 EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
@@ -155,7 +161,8 @@ def kubectl(*args, check=True, timeout=120, stdin=None):
 def playbook(name, *args, label=None, expect_rc=0):
     """Runs playbooks/<name> on the local inventory in the test namespace; returns its output."""
     cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={NAMESPACE}", *EXTRA_VARS, str(REPO / "playbooks" / name), *args]
+           "-e", f"mlops_namespace={NAMESPACE}", *RELEASE_VARS, *EXTRA_VARS, str(REPO / "playbooks" / name),
+           *args]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
                           check=False)
@@ -172,7 +179,7 @@ def mlflow_client(action, marker, label=None, login=None):
     """Runs MLFLOW_CLIENT in the MLflow pod as the server's admin, or as login (username, password)."""
     start = time.monotonic()
     extra = ["login-on-stdin"] if login else []
-    proc = kubectl("-n", NAMESPACE, "exec", *(["-i"] if login else []), "deploy/mlflow", "-c", "mlflow", "--",
+    proc = kubectl("-n", NAMESPACE, "exec", *(["-i"] if login else []), f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
                    "python3", "-c", MLFLOW_CLIENT, action, marker, *extra, check=False, timeout=600,
                    stdin=json.dumps(list(login)) if login else None)
     TIMINGS[label or f"mlflow {action}"] = round(time.monotonic() - start, 1)
@@ -181,14 +188,14 @@ def mlflow_client(action, marker, label=None, login=None):
 
 
 def admin_login():
-    data = json.loads(kubectl("-n", NAMESPACE, "get", "secret", "mlflow-auth", "-o", "json").stdout)["data"]
+    data = json.loads(kubectl("-n", NAMESPACE, "get", "secret", f"{RELEASES['mlflow']}-auth", "-o", "json").stdout)["data"]
     return tuple(base64.b64decode(data[key]).decode() for key in ("admin-username", "admin-password"))
 
 
 def secrets_of_the_stack():
     """Every credential value the stack keeps, to prove no output shows one."""
     values = []
-    for name in ("minio-auth", "postgresql-auth", "mlflow-auth", "mlflow-database", "mlflow-s3"):
+    for name in (*(f"{release}-auth" for release in RELEASES.values()), "mlflow-database", "mlflow-s3"):
         proc = kubectl("-n", NAMESPACE, "get", "secret", name, "-o", "json", check=False)
         if proc.returncode == 0:
             for key, value in json.loads(proc.stdout).get("data", {}).items():
@@ -254,7 +261,8 @@ def test_backup_restore_round_trip(stack, tmp_path_factory):
                         "-e", "mlops_restore_confirm=true", label="restore.yml")
     assert f"Restored set {backup_id}" in restored
     assert not [s for s in old_secrets + new_secrets if s in restored], "a secret appears in restore.yml's output"
-    replicas = kubectl("-n", NAMESPACE, "get", "deploy", "mlflow", "-o", "jsonpath={.status.readyReplicas}")
+    replicas = kubectl("-n", NAMESPACE, "get", "deploy", RELEASES["mlflow"], "-o",
+                       "jsonpath={.status.readyReplicas}")
     assert replicas.stdout.strip() == "1", "MLflow did not come back after the restore"
 
     # Read back as the fresh stack's admin (the login every client now has).
@@ -275,7 +283,7 @@ def test_backup_restore_round_trip(stack, tmp_path_factory):
     assert after == before
     assert login_rejected is None, (
         "the restored data is identical, but the server rejects the fresh stack's admin login "
-        f"(Secret mlflow-auth): the restored database keeps the old one: {login_rejected}")
+        f"(Secret {RELEASES['mlflow']}-auth): the restored database keeps the old one: {login_rejected}")
 
 
 def test_backup_refused_while_locked(stack):
