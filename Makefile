@@ -110,3 +110,9 @@ molecule:
 ## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore
 e2e: molecule
 	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_backup_schedule_e2e.py
+
+## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml
+## against the manual Helm sequence, the unchanged rerun, memory idle and under load
+.PHONY: bench-stack
+bench-stack: setup
+	$(VENV)/bin/python bench/stack.py
