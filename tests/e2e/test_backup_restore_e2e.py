@@ -158,10 +158,10 @@ def kubectl(*args, check=True, timeout=120, stdin=None):
     return proc
 
 
-def playbook(name, *args, label=None, expect_rc=0):
+def playbook(name, *args, label=None, expect_rc=0, namespace=NAMESPACE):
     """Runs playbooks/<name> on the local inventory in the test namespace; returns its output."""
     cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={NAMESPACE}", *RELEASE_VARS, *EXTRA_VARS, str(REPO / "playbooks" / name),
+           "-e", f"mlops_namespace={namespace}", *RELEASE_VARS, *EXTRA_VARS, str(REPO / "playbooks" / name),
            *args]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
@@ -190,6 +190,11 @@ def mlflow_client(action, marker, label=None, login=None):
 def admin_login():
     data = json.loads(kubectl("-n", NAMESPACE, "get", "secret", f"{RELEASES['mlflow']}-auth", "-o", "json").stdout)["data"]
     return tuple(base64.b64decode(data[key]).decode() for key in ("admin-username", "admin-password"))
+
+
+def secret_data(name, namespace=NAMESPACE):
+    data = json.loads(kubectl("-n", namespace, "get", "secret", name, "-o", "json").stdout)["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
 
 def secrets_of_the_stack():
@@ -308,3 +313,54 @@ def test_diagnose(stack):
     for check in ("postgresql", "experiments", "s3", "health", "pods mlflow", "bucket mlflow", "backups"):
         assert re.search(rf"OK\s+{re.escape(check)}:", output), f"{check} not OK:\n{output[-4000:]}"
     assert not [s for s in secrets_of_the_stack() if s in output], "a secret appears in diagnose.yml's output"
+
+
+def test_mlflow_on_external_services(stack, tmp_path):
+    """site.yml with mlops_install_minio/postgresql=false: an MLflow of its own, in
+    another namespace, on this stack's PostgreSQL and MinIO as external services
+    (reached by DNS name, logins given as variables the role writes into Secrets)."""
+    other = f"{NAMESPACE}-ext"
+    database, s3 = secret_data("mlflow-database"), secret_data("mlflow-s3")
+    suffix = f"{NAMESPACE}.svc.cluster.local"
+    settings = {
+        "mlops_install_minio": False,
+        "mlops_install_postgresql": False,
+        "mlflow_backend_store": {"host": f"{RELEASES['postgresql']}.{suffix}", "database": "mlflow",
+                                 "secret_name": "external-database"},
+        "mlflow_backend_store_username": database["username"],
+        "mlflow_backend_store_password": database["password"],
+        "mlflow_artifacts": {"endpoint_url": f"http://{RELEASES['minio']}.{suffix}:9000", "bucket": "mlflow",
+                             "path": "external", "secret_name": "external-s3"},
+        "mlflow_artifacts_access_key_id": s3["access-key-id"],
+        "mlflow_artifacts_secret_access_key": s3["secret-access-key"],
+        "mlops_verify_keep": True,
+    }
+    settings_file = tmp_path / "external.json"
+    settings_file.touch(mode=0o600)
+    settings_file.write_text(json.dumps(settings))
+    try:
+        output = playbook("site.yml", "-e", f"@{settings_file}", namespace=other, label="site.yml external")
+        assert "MinIO check skipped: external artifact store" in output
+        assert "PostgreSQL check skipped: external database" in output
+        assert not [v for v in (database["password"], s3["secret-access-key"]) if v in output], \
+            "a credential appears in site.yml's output"
+        installed = kubectl("get", "statefulsets", "-n", other, "-o", "name").stdout.split()
+        assert not installed, f"site.yml installed {installed} although both services are external"
+        run_id = re.search(r"Run ([0-9a-f]{32}) in experiment", output).group(1)
+        # The external server's run is in this stack's database, its artifact
+        # under the prefix it was given in this stack's bucket.
+        status = kubectl("-n", NAMESPACE, "exec", f"{RELEASES['postgresql']}-0", "-c", "postgresql", "--",
+                         "psql", "-U", "postgres", "-d", "mlflow", "-tAc",
+                         f"SELECT status || ' ' || artifact_uri FROM runs WHERE run_uuid = '{run_id}'").stdout.strip()
+        # Artifacts are proxied: the run records a server URI, the server maps it
+        # to s3://mlflow/external/.
+        assert status.startswith("FINISHED mlflow-artifacts:/"), status
+        listing = kubectl("-n", NAMESPACE, "exec", f"{RELEASES['minio']}-0", "-c", "minio", "--", "sh", "-c",
+                          "mc alias set local http://127.0.0.1:9000 \"$MINIO_ROOT_USER\" \"$MINIO_ROOT_PASSWORD\""
+                          " >/dev/null && mc ls --recursive local/mlflow/external/").stdout
+        assert run_id in listing, f"no artifact of run {run_id} under s3://mlflow/external/:\n{listing}"
+        again = playbook("site.yml", "-e", f"@{settings_file}", "-e", "mlops_verify=false", namespace=other,
+                         label="site.yml external again")
+        assert re.search(r"changed=0\s", again), again[-3000:]
+    finally:
+        playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")
