@@ -13,6 +13,7 @@ import yaml
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROLES = ("minio", "postgresql", "mlflow")
 
+
 def _load(role, *path):
     with open(os.path.join(REPO, "roles", role, *path), encoding="utf-8") as handle:
         return yaml.safe_load(handle)

@@ -580,7 +580,7 @@ def test_mlflow_defaults():
 
 
 def test_mlflow_job_execution_on():
-    _, _, server = _mlflow(render("mlflow", {"server.jobExecution": True}))
+    server = _mlflow(render("mlflow", {"server.jobExecution": True}))[2]
     assert env_of(server)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "true"
 
 
