@@ -17,31 +17,23 @@ lock, and diagnose.yml. The namespace is purged at the end.
 MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
 failure, not a skip: these tests exist to prove the playbooks work on one.
 """
-import base64
 import json
-import os
-import pathlib
 import re
-import shutil
-import subprocess
 import time
 import uuid
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
-KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
+from e2e_support import BACKUP_ID, Stack, kubectl, require_cluster
+
 NAMESPACE = f"mlops-bk-{uuid.uuid4().hex[:6]}"
 # Not the defaults (minio, postgresql, mlflow).
 RELEASES = {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"}
-RELEASE_VARS = [arg for component, release in RELEASES.items()
-                for arg in ("-e", f"{component}_release_name={release}")]
-# Extra -e values for every playbook, e.g. "mlops_backup_pg_exec=false" to dump
-# with the controller's pg_dump instead of in the PostgreSQL pod.
-EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
-BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
-TIMINGS = {}
+STACK = Stack(NAMESPACE, RELEASES)
+playbook = STACK.playbook
+secret_data = STACK.secret_data
+secrets_of_the_stack = STACK.secret_values
+TIMINGS = STACK.timings
 
 # Runs in the MLflow pod with the server's admin login from its environment;
 # prints one JSON line.
@@ -144,37 +136,6 @@ print(json.dumps(seed() if action == "seed" else snapshot(), sort_keys=True))
 """
 
 
-def _env():
-    return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
-                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-
-
-def kubectl(*args, check=True, timeout=120, stdin=None):
-    binary = shutil.which("kubectl", path=TOOLS_PATH)
-    proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc
-
-
-def playbook(name, *args, label=None, expect_rc=0, namespace=NAMESPACE):
-    """Runs playbooks/<name> on the local inventory in the test namespace; returns its output."""
-    cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={namespace}", *RELEASE_VARS, *EXTRA_VARS, str(REPO / "playbooks" / name),
-           *args]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
-                          check=False)
-    TIMINGS[label or name] = round(time.monotonic() - start, 1)
-    output = proc.stdout + proc.stderr
-    if expect_rc == 0:
-        assert proc.returncode == 0, f"{name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
-    else:
-        assert proc.returncode != 0, f"{name} {' '.join(args)} should have failed:\n{output[-4000:]}"
-    return output
-
-
 def mlflow_client(action, marker, label=None, login=None):
     """Runs MLFLOW_CLIENT in the MLflow pod as the server's admin, or as login (username, password)."""
     start = time.monotonic()
@@ -188,32 +149,13 @@ def mlflow_client(action, marker, label=None, login=None):
 
 
 def admin_login():
-    data = json.loads(kubectl("-n", NAMESPACE, "get", "secret", f"{RELEASES['mlflow']}-auth", "-o", "json").stdout)["data"]
-    return tuple(base64.b64decode(data[key]).decode() for key in ("admin-username", "admin-password"))
-
-
-def secret_data(name, namespace=NAMESPACE):
-    data = json.loads(kubectl("-n", namespace, "get", "secret", name, "-o", "json").stdout)["data"]
-    return {key: base64.b64decode(value).decode() for key, value in data.items()}
-
-
-def secrets_of_the_stack():
-    """Every credential value the stack keeps, to prove no output shows one."""
-    values = []
-    for name in (*(f"{release}-auth" for release in RELEASES.values()), "mlflow-database", "mlflow-s3"):
-        proc = kubectl("-n", NAMESPACE, "get", "secret", name, "-o", "json", check=False)
-        if proc.returncode == 0:
-            for key, value in json.loads(proc.stdout).get("data", {}).items():
-                if "password" in key or "secret" in key:
-                    values.append(base64.b64decode(value).decode())
-    return [v for v in values if len(v) >= 8]
+    data = secret_data(f"{RELEASES['mlflow']}-auth")
+    return data["admin-username"], data["admin-password"]
 
 
 @pytest.fixture(scope="module")
 def stack():
-    proc = kubectl("get", "--raw", "/readyz", check=False)
-    assert proc.returncode == 0, (
-        f"no Kubernetes cluster reachable with {KUBECONFIG} ({proc.stderr.strip()}); run `make cluster`")
+    require_cluster()
     try:
         playbook("site.yml", "-e", "mlops_verify=false", label="site.yml")
         yield
@@ -297,9 +239,7 @@ def test_backup_refused_while_locked(stack):
              "metadata": {"name": "mlops-stack-backup", "namespace": NAMESPACE},
              "spec": {"holderIdentity": "backup/e2e-test", "leaseDurationSeconds": 600,
                       "acquireTime": now, "renewTime": now}}
-    binary = shutil.which("kubectl", path=TOOLS_PATH)
-    subprocess.run([binary, "--kubeconfig", KUBECONFIG, "create", "-f", "-"], input=json.dumps(lease),
-                   text=True, check=True, capture_output=True)
+    kubectl("create", "-f", "-", stdin=json.dumps(lease))
     try:
         output = playbook("backup.yml", label="backup.yml locked", expect_rc=1)
         assert "Another backup or restore is running" in output

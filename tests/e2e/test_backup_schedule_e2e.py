@@ -18,32 +18,25 @@ every object it made. The namespace is purged at the end.
 MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
 failure, not a skip: these tests exist to prove the playbooks work on one.
 """
-import base64
 import json
-import os
-import pathlib
-import re
-import shutil
-import subprocess
 import time
 import uuid
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
-KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
+from e2e_support import BACKUP_ID, REPO, Stack, kubectl, require_cluster
+
 NAMESPACE = f"mlops-sched-{uuid.uuid4().hex[:6]}"
 # Not the defaults (minio, postgresql, mlflow).
 RELEASES = {"minio": "sched-store", "postgresql": "sched-meta", "mlflow": "sched-tracking"}
-RELEASE_VARS = [arg for component, release in RELEASES.items()
-                for arg in ("-e", f"{component}_release_name={release}")]
-EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
+STACK = Stack(NAMESPACE, RELEASES)
+playbook = STACK.playbook
+secrets_of_the_stack = STACK.secret_values
+TIMINGS = STACK.timings
 # backup_schedule.yml's default name, and backup.yml's default destination.
 SCHEDULE = "mlops-stack-backup"
 DESTINATION = f"s3://mlflow-backups/{NAMESPACE}"
 SCHEDULE_KINDS = ("cronjob", "configmap", "serviceaccount", "role", "rolebinding")
-BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
 JOB_TIMEOUT = 900
 TIMINGS = {}
 
@@ -117,45 +110,6 @@ LIST_SETS = """---
 """
 
 
-def _env():
-    return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
-                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-
-
-def kubectl(*args, check=True, timeout=120, stdin=None):
-    binary = shutil.which("kubectl", path=TOOLS_PATH)
-    proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc
-
-
-def playbook(path, *args, label=None):
-    """Runs a playbook on the local inventory in the test namespace; returns its output."""
-    cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={NAMESPACE}", *RELEASE_VARS, *EXTRA_VARS, str(path), *args]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
-                          check=False)
-    TIMINGS[label or pathlib.Path(path).name] = round(time.monotonic() - start, 1)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{pathlib.Path(path).name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
-    return output
-
-
-def secrets_of_the_stack():
-    """Every credential value the stack keeps, to prove none is copied elsewhere."""
-    values = []
-    for name in (*(f"{release}-auth" for release in RELEASES.values()), "mlflow-database", "mlflow-s3"):
-        proc = kubectl("-n", NAMESPACE, "get", "secret", name, "-o", "json", check=False)
-        if proc.returncode == 0:
-            for key, value in json.loads(proc.stdout).get("data", {}).items():
-                if "password" in key or "secret" in key:
-                    values.append(base64.b64decode(value).decode())
-    return [v for v in values if len(v) >= 8]
-
-
 def wait_for_job(job):
     """Waits for the Job to succeed; fails with its pod's logs when it fails or hangs."""
     deadline = time.monotonic() + JOB_TIMEOUT
@@ -198,9 +152,7 @@ def list_sets(tmp_path):
 
 @pytest.fixture(scope="module")
 def stack():
-    proc = kubectl("get", "--raw", "/readyz", check=False)
-    assert proc.returncode == 0, (
-        f"no Kubernetes cluster reachable with {KUBECONFIG} ({proc.stderr.strip()}); run `make cluster`")
+    require_cluster()
     try:
         playbook(REPO / "playbooks" / "site.yml", "-e", "mlops_verify=false", label="site.yml")
         yield

@@ -1,0 +1,92 @@
+"""What the end-to-end tests share: the checkout's tools, kubectl, and playbook
+runs on the local inventory in a test namespace.
+
+The tests run against the cluster of $KUBECONFIG (default: the local cluster of
+`make cluster`). MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run.
+"""
+import base64
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
+KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
+# Extra -e values for every playbook, e.g. "mlops_backup_pg_exec=false" to dump
+# with the controller's pg_dump instead of in the PostgreSQL pod.
+EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
+BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
+DEFAULT_RELEASES = {"minio": "minio", "postgresql": "postgresql", "mlflow": "mlflow"}
+
+
+def tool_env():
+    return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
+                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+
+
+def kubectl(*args, check=True, timeout=120, stdin=None):
+    binary = shutil.which("kubectl", path=TOOLS_PATH)
+    proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
+                          capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc
+
+
+def require_cluster():
+    """No cluster is a failure, not a skip: these tests exist to prove the playbooks work on one."""
+    proc = kubectl("get", "--raw", "/readyz", check=False)
+    assert proc.returncode == 0, (
+        f"no Kubernetes cluster reachable with {KUBECONFIG} ({proc.stderr.strip()}); run `make cluster`")
+
+
+class Stack:
+    """A stack in one test namespace, with its release names; times every playbook run."""
+
+    def __init__(self, namespace, releases=None):
+        self.namespace = namespace
+        self.releases = dict(DEFAULT_RELEASES, **(releases or {}))
+        self.timings = {}
+
+    def release_vars(self):
+        return [arg for component, release in self.releases.items()
+                for arg in ("-e", f"{component}_release_name={release}")]
+
+    def playbook(self, playbook, *args, label=None, expect_rc=0, namespace=None):
+        """Runs playbooks/<playbook> (or a path) on the local inventory; returns its output.
+
+        Fails the test when the return code is not the expected one (0, or any
+        failure for expect_rc != 0)."""
+        path = pathlib.Path(playbook) if os.sep in str(playbook) else REPO / "playbooks" / playbook
+        cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
+               "-e", f"mlops_namespace={namespace or self.namespace}", *self.release_vars(), *EXTRA_VARS,
+               str(path), *args]
+        start = time.monotonic()
+        proc = subprocess.run(cmd, cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=1800,
+                              check=False)
+        self.timings[label or path.name] = round(time.monotonic() - start, 1)
+        output = proc.stdout + proc.stderr
+        if expect_rc == 0:
+            assert proc.returncode == 0, f"{path.name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
+        else:
+            assert proc.returncode != 0, f"{path.name} {' '.join(args)} should have failed:\n{output[-4000:]}"
+        return output
+
+    def secret_data(self, name, namespace=None):
+        proc = kubectl("-n", namespace or self.namespace, "get", "secret", name, "-o", "json")
+        return {key: base64.b64decode(value).decode() for key, value in json.loads(proc.stdout)["data"].items()}
+
+    def secret_values(self):
+        """Every credential value the stack keeps, to prove no output or manifest shows one."""
+        values = []
+        for name in (*(f"{release}-auth" for release in self.releases.values()), "mlflow-database", "mlflow-s3"):
+            proc = kubectl("-n", self.namespace, "get", "secret", name, "-o", "json", check=False)
+            if proc.returncode == 0:
+                for key, value in json.loads(proc.stdout).get("data", {}).items():
+                    if "password" in key or "secret" in key:
+                        values.append(base64.b64decode(value).decode())
+        return [v for v in values if len(v) >= 8]
