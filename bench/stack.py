@@ -73,6 +73,7 @@ TOOLS_PATH = os.pathsep.join([os.path.join(REPO, ".tools", "bin"), os.path.join(
                               os.environ.get("PATH", "")])
 KUBECONFIG = os.environ.get("KUBECONFIG") or os.path.join(REPO, ".tools", "cluster", "kubeconfig")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+PROFILE = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s\s*$", re.M)
 COMPONENTS = ("minio", "postgresql", "mlflow")
 # Pod selectors of the three charts (the mlflow one leaves out the gc CronJob's pods).
 SELECTORS = {
@@ -88,8 +89,10 @@ class BenchError(Exception):
 
 
 def env():
+    # profile_tasks lists the slowest tasks of each playbook run: where the time goes.
     return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
-                ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+                ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
 
 
 def run(command, timeout=900, stdin=None, check=True):
@@ -187,7 +190,10 @@ def site(namespace, verify):
             task = line.rstrip(" *")
         elif line.startswith("changed:") and task and task not in changed_tasks:
             changed_tasks.append(task)
-    return dict(seconds=round(seconds, 1), changed=changed, changed_tasks=changed_tasks, load_average=started_at)
+    tasks = [dict(task=m.group(1).strip(), seconds=float(m.group(2))) for m in PROFILE.finditer(output)]
+    return dict(seconds=round(seconds, 1), changed=changed, changed_tasks=changed_tasks, load_average=started_at,
+                ok=sum(int(recap[1]) for recap in recaps), tasks=len(tasks),
+                tasks_seconds=round(sum(task["seconds"] for task in tasks), 1), slowest_tasks=tasks[:8])
 
 
 def release_values(namespace):
@@ -651,6 +657,12 @@ def print_report(report):
                               ("rerun (mlops_verify=false)", "rerun"))]
     print(table(["step", "time s", "ratio", "changed"], rows))
     print("ratio: manual/site for installs (above 1: site.yml faster); rerun/first install for reruns (goal < 0.25)")
+    for key in ("site", "rerun"):
+        last = times[key]["runs"][-1]
+        print("\nlast %s run: %.1fs, %d tasks run (ok=%d) taking %.1fs together; the slowest:" % (
+            key, last["seconds"], last["tasks"], last["ok"], last["tasks_seconds"]))
+        for task in last["slowest_tasks"][:5]:
+            print("  %6.1fs  %s" % (task["seconds"], task["task"]))
     mem = report.get("memory")
     if mem:
         print("\nMemory working set, MiB (namespace %s)" % mem["namespace"])
