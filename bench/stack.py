@@ -209,7 +209,7 @@ def release_values(namespace):
 
 def password(length=32):
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    return "".join(secrets.choice(alphabet) for _position in range(length))
 
 
 def wait_ready(namespace, component, timeout=600):
@@ -558,15 +558,15 @@ def load(namespace, options):
         clients = [context.Process(target=load_client, daemon=True,
                                    args=(url, username, secret, experiment, options.duration, options.artifact_kib,
                                          options.client_retries, ready, start, results))
-                   for _ in range(options.clients)]
+                   for _client in range(options.clients)]
         try:
             for client in clients:
                 client.start()
-            for _ in clients:
+            for _client in clients:
                 ready.get(timeout=600)  # every client has imported mlflow
             began = time.monotonic()
             start.set()
-            collected = [results.get(timeout=options.duration + 900) for _ in clients]
+            collected = [results.get(timeout=options.duration + 900) for _client in clients]
             ended = time.monotonic()
             for client in clients:
                 client.join(30)
@@ -589,8 +589,8 @@ def load(namespace, options):
                      for name in sorted({op[0] for op in operations})}
     return dict(
         path=path, clients=options.clients, duration_s=round(ended - began, 1),
-        runs=len(runs), runs_ok=sum(1 for _, ok in runs if ok),
-        runs_per_s=round(sum(1 for _, ok in runs if ok) / (ended - began), 2),
+        runs=len(runs), runs_ok=sum(1 for _seconds, ok in runs if ok),
+        runs_per_s=round(sum(1 for _seconds, ok in runs if ok) / (ended - began), 2),
         requests=len(operations), failed_requests=sum(1 for op in operations if not op[2]),
         failures=sorted(set(failures))[:20],
         run_latency=latency([s for s, ok in runs if ok]), operations=per_operation,
