@@ -3,56 +3,39 @@
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`, .tools/cluster/kubeconfig) with inventories/local, in a
 namespace of its own: site.yml (which verifies), site.yml again (no change),
-site.yml --check (no change), verify.yml, uninstall.yml (keeps data), site.yml
-on the kept data, uninstall.yml with mlops_purge. No cluster is a failure,
+site.yml --check (no change), verify.yml, the README's (the seed's) Python
+client example through a port-forward, uninstall.yml (keeps data), site.yml on
+the kept data (the example's run read back unchanged), uninstall.yml with
+mlops_purge. No cluster is a failure,
 not a skip: these tests exist to prove the playbooks work on one.
 """
+import base64
+import contextlib
+import hashlib
 import json
-import os
-import pathlib
+import pickle
 import re
 import shutil
+import socket
 import subprocess
-import time
 import uuid
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
-KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
+from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Stack, kubectl, tool_env
+
 NAMESPACE = f"mlops-e2e-{uuid.uuid4().hex[:6]}"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-TIMINGS = {}
-
-
-def _env():
-    env = dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return env
-
-
-def kubectl(*args, check=True):
-    binary = shutil.which("kubectl", path=TOOLS_PATH)
-    proc = subprocess.run([binary, "--kubeconfig", KUBECONFIG, "--request-timeout=20s", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc
+# The default release names.
+STACK = Stack(NAMESPACE)
+TIMINGS = STACK.timings
 
 
 def playbook(name, *args, label=None):
     """Runs playbooks/<name> on the local inventory in the test namespace.
 
     Returns (changed, output); fails the test when the playbook fails."""
-    cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
-           "-e", f"mlops_namespace={NAMESPACE}", str(REPO / "playbooks" / name), *args]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1800,
-                          check=False)
-    TIMINGS[label or name] = round(time.monotonic() - start, 1)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{name} {' '.join(args)} failed (rc {proc.returncode}):\n{output[-6000:]}"
+    output = STACK.playbook(name, *args, label=label)
     recaps = RECAP.findall(output)
     assert recaps, f"no PLAY RECAP in the output of {name}:\n{output[-3000:]}"
     assert all(int(r[4]) == 0 and int(r[3]) == 0 for r in recaps), output[-3000:]
@@ -86,7 +69,90 @@ def secret_value(name, key):
     return out
 
 
-def test_lifecycle(cluster):
+# Reads a run back through the server with the real client; prints one JSON line.
+READ_RUN = r"""
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+run = client.get_run(sys.argv[2])
+print(json.dumps({"experiment": client.get_experiment(run.info.experiment_id).name,
+                  "status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
+                  "artifacts": [a.path for a in client.list_artifacts(run.info.run_id)]}))
+"""
+
+
+# Appended to the README example: prints the run's id and the sha256 of its
+# artifact downloaded from the server.
+DOWNLOAD = """
+import hashlib, tempfile
+run_id = mlflow.last_active_run().info.run_id
+print(run_id)
+with tempfile.TemporaryDirectory() as target:
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model.pkl", dst_path=target)
+    with open(path, "rb") as handle:
+        print(hashlib.sha256(handle.read()).hexdigest())
+"""
+
+
+def readme_example():
+    """The README's Python client example (the seed's), with only its two
+    placeholders filled in: the password and the port-forward's local port."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("```python\n", text.index("The seed's Python client example")) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+@contextlib.contextmanager
+def port_forward(service, port):
+    """kubectl port-forward svc/<service> to a free local port; yields the local port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    with subprocess.Popen([shutil.which("kubectl", path=TOOLS_PATH), "--kubeconfig", KUBECONFIG, "-n", NAMESPACE,
+                           "port-forward", f"svc/{service}", f"{local}:{port}"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert "Forwarding from" in line, f"port-forward to svc/{service} failed: {line}{proc.stderr.read()}"
+            yield local
+        finally:
+            proc.terminate()
+
+
+def python(code, *args, cwd=None, env=None):
+    """Runs code (on stdin: it may hold a password) with the checkout's Python and the real mlflow client."""
+    proc = subprocess.run([f"{REPO}/.tools/venv/bin/python", "-", *args], input=code, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, f"python failed:\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def run_the_readme_example(workdir):
+    """Runs the README's client example against the stack; returns the id of the
+    run it logged and the admin password it used."""
+    password = base64.b64decode(secret_value("mlflow-auth", "admin-password")).decode()
+    with (workdir / "model.pkl").open("wb") as handle:
+        pickle.dump({"weights": [0.1, 0.2]}, handle)
+    with port_forward("mlflow", 5000) as local:
+        code = readme_example().replace('"<password>"', repr(password)).replace(
+            "http://localhost:5000", f"http://127.0.0.1:{local}")
+        assert code.count(repr(password)) == 1 and str(local) in code, "the README example has changed its placeholders"
+        env = {k: v for k, v in tool_env().items() if not k.startswith("MLFLOW_")}
+        # Then, in the same client, the artifact back through the server: from
+        # outside the cluster only the settings in the example make that work.
+        output = python(code + DOWNLOAD, cwd=workdir, env=env)
+    run_id, downloaded = output.strip().splitlines()[-2:]
+    assert downloaded == hashlib.sha256((workdir / "model.pkl").read_bytes()).hexdigest(), "model.pkl differs"
+    return run_id, password
+
+
+def read_run(run_id, password):
+    env = dict(tool_env(), MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password)
+    with port_forward("mlflow", 5000) as local:
+        return json.loads(python(READ_RUN, f"http://127.0.0.1:{local}", run_id, env=env).strip().splitlines()[-1])
+
+
+def test_lifecycle(cluster, tmp_path):
     # First install, verified by site.yml itself (it imports verify.yml).
     changed, output = playbook("site.yml", label="site (install + verify)")
     assert changed > 0
@@ -104,9 +170,22 @@ def test_lifecycle(cluster):
     for (name, key), value in passwords.items():
         assert secret_value(name, key) == value, f"{name}/{key} changed on a rerun"
 
+    # A deleted Secret is written again, with the credentials it is derived from.
+    s3_key = secret_value("mlflow-s3", "secret-access-key")
+    kubectl("-n", NAMESPACE, "delete", "secret", "mlflow-s3")
+    changed, output = playbook("site.yml", "-e", "mlops_verify=false", label="site (deleted Secret)")
+    assert changed == 1, f"site.yml after deleting Secret mlflow-s3 changed: {changed_tasks(output)}"
+    assert secret_value("mlflow-s3", "secret-access-key") == s3_key
+
     # verify.yml on its own, keeping nothing.
     _changed, output = playbook("verify.yml", label="verify")
     assert "Staging -> Production, alias champion" in output
+
+    # The README's (the seed's) client example, unchanged but for the login.
+    run_id, password = run_the_readme_example(tmp_path)
+    logged = read_run(run_id, password)
+    assert logged == {"experiment": "my-experiment", "status": "FINISHED", "params": {"learning_rate": "0.01"},
+                      "metrics": {"accuracy": 0.95}, "artifacts": ["model.pkl"]}, logged
 
     # Uninstall keeps the data and the Secrets; a reinstall finds them again.
     _changed, output = playbook("uninstall.yml", label="uninstall (keep)")
@@ -115,6 +194,7 @@ def test_lifecycle(cluster):
     _changed, _output = playbook("site.yml", label="site (reinstall on kept data)")
     for (name, key), value in passwords.items():
         assert secret_value(name, key) == value, f"{name}/{key} changed across uninstall"
+    assert read_run(run_id, password) == logged, "the example's run differs after uninstall and reinstall"
 
     # Purge removes everything.
     _changed, output = playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall (purge)")
