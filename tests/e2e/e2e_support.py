@@ -5,6 +5,7 @@ The tests run against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`). MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run.
 """
 import base64
+import contextlib
 import json
 import os
 import pathlib
@@ -75,6 +76,17 @@ class Stack:
         else:
             assert proc.returncode != 0, f"{path.name} {' '.join(args)} should have failed:\n{output[-4000:]}"
         return output
+
+    @contextlib.contextmanager
+    def installed(self):
+        """site.yml (without verify) in the namespace; purged afterwards, whatever happened."""
+        require_cluster()
+        try:
+            self.playbook("site.yml", "-e", "mlops_verify=false", label="site.yml")
+            yield self
+        finally:
+            self.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge (end)")
+            print(f"\ntimings (s) in {self.namespace}: {json.dumps(self.timings)}")
 
     def secret_data(self, name, namespace=None):
         proc = kubectl("-n", namespace or self.namespace, "get", "secret", name, "-o", "json")

@@ -24,16 +24,12 @@ import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, Stack, kubectl, require_cluster
+from e2e_support import BACKUP_ID, Stack, kubectl
 
 NAMESPACE = f"mlops-bk-{uuid.uuid4().hex[:6]}"
 # Not the defaults (minio, postgresql, mlflow).
 RELEASES = {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"}
 STACK = Stack(NAMESPACE, RELEASES)
-playbook = STACK.playbook
-secret_data = STACK.secret_data
-secrets_of_the_stack = STACK.secret_values
-TIMINGS = STACK.timings
 
 # Runs in the MLflow pod with the server's admin login from its environment;
 # prints one JSON line.
@@ -143,25 +139,20 @@ def mlflow_client(action, marker, label=None, login=None):
     proc = kubectl("-n", NAMESPACE, "exec", *(["-i"] if login else []), f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
                    "python3", "-c", MLFLOW_CLIENT, action, marker, *extra, check=False, timeout=600,
                    stdin=json.dumps(list(login)) if login else None)
-    TIMINGS[label or f"mlflow {action}"] = round(time.monotonic() - start, 1)
+    STACK.timings[label or f"mlflow {action}"] = round(time.monotonic() - start, 1)
     assert proc.returncode == 0, f"MLflow client {action} failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def admin_login():
-    data = secret_data(f"{RELEASES['mlflow']}-auth")
+    data = STACK.secret_data(f"{RELEASES['mlflow']}-auth")
     return data["admin-username"], data["admin-password"]
 
 
 @pytest.fixture(scope="module")
 def stack():
-    require_cluster()
-    try:
-        playbook("site.yml", "-e", "mlops_verify=false", label="site.yml")
+    with STACK.installed():
         yield
-    finally:
-        playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge (end)")
-        print("timings (s):", json.dumps(TIMINGS))
 
 
 def test_backup_restore_round_trip(stack, tmp_path_factory):
@@ -183,29 +174,29 @@ def test_backup_restore_round_trip(stack, tmp_path_factory):
     # Off the cluster: a directory on the controller survives the purge.
     destination = tmp_path_factory.mktemp("backups")
     dest = ["-e", f"mlops_backup_destination={destination}"]
-    output = playbook("backup.yml", *dest, label="backup.yml to directory")
+    output = STACK.playbook("backup.yml", *dest, label="backup.yml to directory")
     backup_id = BACKUP_ID.search(output).group(1)
     assert list(destination.rglob("manifest.json")), f"no manifest.json under {destination}"
-    old_secrets, old_login = secrets_of_the_stack(), admin_login()
+    old_secrets, old_login = STACK.secret_values(), admin_login()
     assert old_secrets, "the stack's Secrets were not found"
     assert not [s for s in old_secrets if s in output], "a secret appears in backup.yml's output"
 
     # Lose everything: releases, volumes, credentials, namespace.
-    playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+    STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
     gone = kubectl("get", "namespace", NAMESPACE, check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr, f"namespace {NAMESPACE} still exists"
 
-    playbook("site.yml", "-e", "mlops_verify=false", label="site.yml fresh")
-    new_secrets = secrets_of_the_stack()
+    STACK.playbook("site.yml", "-e", "mlops_verify=false", label="site.yml fresh")
+    new_secrets = STACK.secret_values()
     assert new_secrets and not set(new_secrets) & set(old_secrets), "the fresh stack reused old credentials"
 
     # The fresh stack holds MLflow's own data, so a restore must be confirmed.
-    refused = playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
-                       label="restore.yml refused", expect_rc=1)
+    refused = STACK.playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
+                             label="restore.yml refused", expect_rc=1)
     assert "mlops_restore_confirm=true" in refused
 
-    restored = playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
-                        "-e", "mlops_restore_confirm=true", label="restore.yml")
+    restored = STACK.playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
+                              "-e", "mlops_restore_confirm=true", label="restore.yml")
     assert f"Restored set {backup_id}" in restored
     assert not [s for s in old_secrets + new_secrets if s in restored], "a secret appears in restore.yml's output"
     replicas = kubectl("-n", NAMESPACE, "get", "deploy", RELEASES["mlflow"], "-o",
@@ -241,7 +232,7 @@ def test_backup_refused_while_locked(stack):
                       "acquireTime": now, "renewTime": now}}
     kubectl("create", "-f", "-", stdin=json.dumps(lease))
     try:
-        output = playbook("backup.yml", label="backup.yml locked", expect_rc=1)
+        output = STACK.playbook("backup.yml", label="backup.yml locked", expect_rc=1)
         assert "Another backup or restore is running" in output
         assert "backup/e2e-test" in output
     finally:
@@ -249,10 +240,10 @@ def test_backup_refused_while_locked(stack):
 
 
 def test_diagnose(stack):
-    output = playbook("diagnose.yml", label="diagnose.yml")
+    output = STACK.playbook("diagnose.yml", label="diagnose.yml")
     for check in ("postgresql", "experiments", "s3", "health", "pods mlflow", "bucket mlflow", "backups"):
         assert re.search(rf"OK\s+{re.escape(check)}:", output), f"{check} not OK:\n{output[-4000:]}"
-    assert not [s for s in secrets_of_the_stack() if s in output], "a secret appears in diagnose.yml's output"
+    assert not [s for s in STACK.secret_values() if s in output], "a secret appears in diagnose.yml's output"
 
 
 def test_mlflow_on_external_services(stack, tmp_path):
@@ -260,7 +251,7 @@ def test_mlflow_on_external_services(stack, tmp_path):
     another namespace, on this stack's PostgreSQL and MinIO as external services
     (reached by DNS name, logins given as variables the role writes into Secrets)."""
     other = f"{NAMESPACE}-ext"
-    database, s3 = secret_data("mlflow-database"), secret_data("mlflow-s3")
+    database, s3 = STACK.secret_data("mlflow-database"), STACK.secret_data("mlflow-s3")
     suffix = f"{NAMESPACE}.svc.cluster.local"
     settings = {
         "mlops_install_minio": False,
@@ -279,7 +270,7 @@ def test_mlflow_on_external_services(stack, tmp_path):
     settings_file.touch(mode=0o600)
     settings_file.write_text(json.dumps(settings))
     try:
-        output = playbook("site.yml", "-e", f"@{settings_file}", namespace=other, label="site.yml external")
+        output = STACK.playbook("site.yml", "-e", f"@{settings_file}", namespace=other, label="site.yml external")
         assert "MinIO check skipped: external artifact store" in output
         assert "PostgreSQL check skipped: external database" in output
         assert not [v for v in (database["password"], s3["secret-access-key"]) if v in output], \
@@ -299,8 +290,8 @@ def test_mlflow_on_external_services(stack, tmp_path):
                           "mc alias set local http://127.0.0.1:9000 \"$MINIO_ROOT_USER\" \"$MINIO_ROOT_PASSWORD\""
                           " >/dev/null && mc ls --recursive local/mlflow/external/").stdout
         assert run_id in listing, f"no artifact of run {run_id} under s3://mlflow/external/:\n{listing}"
-        again = playbook("site.yml", "-e", f"@{settings_file}", "-e", "mlops_verify=false", namespace=other,
-                         label="site.yml external again")
+        again = STACK.playbook("site.yml", "-e", f"@{settings_file}", "-e", "mlops_verify=false", namespace=other,
+                               label="site.yml external again")
         assert re.search(r"changed=0\s", again), again[-3000:]
     finally:
-        playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")
+        STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")

@@ -24,21 +24,17 @@ import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, REPO, Stack, kubectl, require_cluster
+from e2e_support import BACKUP_ID, Stack, kubectl
 
 NAMESPACE = f"mlops-sched-{uuid.uuid4().hex[:6]}"
 # Not the defaults (minio, postgresql, mlflow).
 RELEASES = {"minio": "sched-store", "postgresql": "sched-meta", "mlflow": "sched-tracking"}
 STACK = Stack(NAMESPACE, RELEASES)
-playbook = STACK.playbook
-secrets_of_the_stack = STACK.secret_values
-TIMINGS = STACK.timings
 # backup_schedule.yml's default name, and backup.yml's default destination.
 SCHEDULE = "mlops-stack-backup"
 DESTINATION = f"s3://mlflow-backups/{NAMESPACE}"
 SCHEDULE_KINDS = ("cronjob", "configmap", "serviceaccount", "role", "rolebinding")
 JOB_TIMEOUT = 900
-TIMINGS = {}
 
 # Runs in the MLflow pod with the server's admin login from its environment:
 # one run with a parameter, a metric and an artifact; prints its id.
@@ -144,7 +140,7 @@ def list_sets(tmp_path):
     book = tmp_path / "list_sets.yml"
     book.write_text(LIST_SETS)
     report = tmp_path / "sets.json"
-    playbook(book, "-e", f"destination={DESTINATION}", "-e", f"report={report}", label="backup_info")
+    STACK.playbook(book, "-e", f"destination={DESTINATION}", "-e", f"report={report}", label="backup_info")
     found = json.loads(report.read_text())
     return ({backup["id"]: backup for backup in found["backups"]},
             {backup_id: json.loads(text) for backup_id, text in found["manifests"].items()})
@@ -152,13 +148,8 @@ def list_sets(tmp_path):
 
 @pytest.fixture(scope="module")
 def stack():
-    require_cluster()
-    try:
-        playbook(REPO / "playbooks" / "site.yml", "-e", "mlops_verify=false", label="site.yml")
+    with STACK.installed():
         yield
-    finally:
-        playbook(REPO / "playbooks" / "uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
-        print("timings (s):", json.dumps(TIMINGS))
 
 
 def test_scheduled_backup(stack, tmp_path):
@@ -169,9 +160,9 @@ def test_scheduled_backup(stack, tmp_path):
     run_id = seeded.stdout.strip().splitlines()[-1]
 
     # Suspended: only the Job below runs it, never the schedule itself.
-    scheduled = playbook(REPO / "playbooks" / "backup_schedule.yml", "-e", "mlops_backup_schedule_suspend=true",
-                         label="backup_schedule.yml")
-    secrets = secrets_of_the_stack()
+    scheduled = STACK.playbook("backup_schedule.yml", "-e", "mlops_backup_schedule_suspend=true",
+                               label="backup_schedule.yml")
+    secrets = STACK.secret_values()
     assert len(secrets) >= 3, f"the stack's Secrets were not found: {len(secrets)} values"
     assert not [s for s in secrets if s in scheduled], "a secret appears in backup_schedule.yml's output"
     manifests = kubectl("-n", NAMESPACE, "get", "cronjob,configmap", "-l",
@@ -185,14 +176,14 @@ def test_scheduled_backup(stack, tmp_path):
     kubectl("-n", NAMESPACE, "create", "job", f"--from=cronjob/{SCHEDULE}", job)
     start = time.monotonic()
     wait_for_job(job)
-    TIMINGS["scheduled backup Job"] = round(time.monotonic() - start, 1)
+    STACK.timings["scheduled backup Job"] = round(time.monotonic() - start, 1)
     job_log = kubectl("-n", NAMESPACE, "logs", f"job/{job}").stdout
     assert not [s for s in secrets if s in job_log], "a secret appears in the Job's log"
     found = BACKUP_ID.search(job_log)
     assert found, f"no 'Backup <id> complete' in the Job's log:\n{job_log[-4000:]}"
     scheduled_id = found.group(1)
 
-    manual = playbook(REPO / "playbooks" / "backup.yml", label="backup.yml")
+    manual = STACK.playbook("backup.yml", label="backup.yml")
     manual_id = BACKUP_ID.search(manual).group(1)
     assert manual_id != scheduled_id
 
@@ -214,8 +205,8 @@ def test_scheduled_backup(stack, tmp_path):
             == {f["path"] for f in manual_set["files"] if not f["path"].startswith("objects/")})
     assert scheduled_set["versions"] == manual_set["versions"], (scheduled_set["versions"], manual_set["versions"])
 
-    playbook(REPO / "playbooks" / "backup_schedule.yml", "-e", "mlops_backup_schedule_state=absent",
-             label="backup_schedule.yml absent")
+    STACK.playbook("backup_schedule.yml", "-e", "mlops_backup_schedule_state=absent",
+                   label="backup_schedule.yml absent")
     for kind in SCHEDULE_KINDS:
         left = kubectl("-n", NAMESPACE, "get", kind, SCHEDULE, check=False)
         assert left.returncode != 0 and "NotFound" in left.stderr, f"{kind} {SCHEDULE} still exists"
