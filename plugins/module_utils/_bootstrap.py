@@ -23,7 +23,6 @@ from ansible_collections.mlops.stack.plugins.module_utils._pg_verifier import (
 from ansible_collections.mlops.stack.plugins.module_utils.errors import (
     ParameterError,
     PostgresError,
-    failed_to,
 )
 from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
     connect,
@@ -47,22 +46,19 @@ DATABASE_PRIVILEGES = ("CONNECT", "CREATE", "TEMPORARY")
 
 def _identifier(value, option):
     if value is None or not str(value).strip():
-        raise ParameterError(failed_to("validate %s" % option, "the name must not be empty"))
+        raise ParameterError("the name must not be empty", action="validate %s" % option)
     if "\x00" in value:
-        raise ParameterError(failed_to("validate %s" % option, "the name must not contain NUL"))
+        raise ParameterError("the name must not contain NUL", action="validate %s" % option)
     length = len(value.encode("utf-8"))
     if length > IDENTIFIER_MAX_BYTES:
-        raise ParameterError(failed_to(
-            "validate %s" % option,
-            "name %r is %d bytes long; PostgreSQL allows at most %d"
-            % (value, length, IDENTIFIER_MAX_BYTES)))
+        raise ParameterError("name %r is %d bytes long; PostgreSQL allows at most %d"
+            % (value, length, IDENTIFIER_MAX_BYTES), action="validate %s" % option)
     return value
 
 
 def _conn_limit(value, option):
     if value < -1:
-        raise ParameterError(failed_to(
-            "validate %s" % option, "%d is below -1 (use -1 for no limit)" % value))
+        raise ParameterError("%d is below -1 (use -1 for no limit)" % value, action="validate %s" % option)
     return value
 
 
@@ -123,7 +119,7 @@ def desired_state(params):
                 privilege = "TEMPORARY"
             privileges.update(DATABASE_PRIVILEGES if privilege == "ALL" else [privilege])
         if not privileges:
-            raise ParameterError(failed_to("validate %s.privs" % option, "the list must not be empty"))
+            raise ParameterError("the list must not be empty", action="validate %s.privs" % option)
         grants.append(dict(
             role=_identifier(grant["role"], option + ".role"),
             database=_identifier(grant.get("database") or databases[0]["name"],
@@ -137,9 +133,7 @@ def _no_duplicates(items, what):
     seen = {}
     for item in items:
         if item["name"] in seen:
-            raise ParameterError(failed_to(
-                "validate %s" % item["option"],
-                "%s %r is already given by %s" % (what, item["name"], seen[item["name"]])))
+            raise ParameterError("%s %r is already given by %s" % (what, item["name"], seen[item["name"]]), action="validate %s" % item["option"])
         seen[item["name"]] = item["option"]
 
 
@@ -162,7 +156,7 @@ class Session(object):
                 cursor.execute(query, params)
                 return cursor.fetchall()
         except psycopg.Error as error:
-            raise PostgresError(failed_to(what, first_line(error)))
+            raise PostgresError(first_line(error), action=what)
 
     def change(self, statement, what, display=None):
         """Run a statement that changes the server."""
@@ -171,7 +165,7 @@ class Session(object):
             with self.conn.cursor() as cursor:
                 cursor.execute(statement)
         except psycopg.Error as error:
-            raise PostgresError(failed_to(what, first_line(error)))
+            raise PostgresError(first_line(error), action=what)
 
     def plan(self, statement, display=None):
         """Record a statement check mode cannot run (or depends on one)."""
@@ -193,7 +187,7 @@ class Session(object):
             with self.conn.transaction(force_rollback=self.check_mode and outermost):
                 yield
         except psycopg.Error as error:
-            raise PostgresError(failed_to("commit the transaction", first_line(error)))
+            raise PostgresError(first_line(error), action="commit the transaction")
 
 
 # --------------------------------------------------------------------------
@@ -365,9 +359,7 @@ class Bootstrap(object):
                 (sorted(wanted),), "read available extensions")
             missing = sorted(wanted - set(row["name"] for row in rows))
             if missing:
-                raise ParameterError(failed_to(
-                    "validate extensions",
-                    "not available on the server: %s" % ", ".join(missing)))
+                raise ParameterError("not available on the server: %s" % ", ".join(missing), action="validate extensions")
         known = set(self.role_names)
         others = set(grant["role"] for grant in self.desired["grants"]) - known
         others.update(database["owner"] for database in self.desired["databases"])
@@ -376,17 +368,13 @@ class Bootstrap(object):
             existing = read_roles(server, sorted(others))
             missing = sorted(others - set(existing))
             if missing:
-                raise ParameterError(failed_to(
-                    "validate privileges and owners",
-                    "role does not exist and is not managed here: %s" % ", ".join(missing)))
+                raise ParameterError("role does not exist and is not managed here: %s" % ", ".join(missing), action="validate privileges and owners")
         targets = set(grant["database"] for grant in self.desired["grants"])
         targets -= set(self.database_names)
         if targets:
             missing = sorted(targets - set(read_databases(server, sorted(targets))))
             if missing:
-                raise ParameterError(failed_to(
-                    "validate privileges",
-                    "database does not exist and is not managed here: %s" % ", ".join(missing)))
+                raise ParameterError("database does not exist and is not managed here: %s" % ", ".join(missing), action="validate privileges")
 
     # -- state=present -----------------------------------------------------
 
@@ -471,8 +459,7 @@ class Bootstrap(object):
                     password.encode("utf-8"), name.encode("utf-8"), algorithm.encode("ascii")
                 ).decode("ascii")
             except psycopg.Error as error:
-                raise PostgresError(failed_to("encrypt the password of role %s" % name,
-                                              first_line(error)))
+                raise PostgresError(first_line(error), action="encrypt the password of role %s" % name)
         self.module.hide(verifier)
         return verifier
 

@@ -22,10 +22,7 @@ import copy
 import json
 import re
 
-from ansible_collections.mlops.stack.plugins.module_utils.errors import (
-    ParameterError,
-    failed_to,
-)
+from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
 
 ANONYMOUS_ACCESS = ("none", "download", "upload", "public")
 
@@ -84,10 +81,7 @@ def validate_name(name):
     problem = bucket_name_problem(name)
     if problem:
         raise ParameterError(
-            failed_to(
-                "validate name",
-                "%r is not a valid S3 bucket name: %s" % (name, problem),
-            )
+            "%r is not a valid S3 bucket name: %s" % (name, problem), action="validate name"
         )
     return name
 
@@ -114,37 +108,25 @@ def validate_lifecycle(rules):
             days = rule.get(key)
             if days is not None and days < 1:
                 raise ParameterError(
-                    failed_to(
-                        "validate lifecycle",
-                        "%s has %s %s; days must be a whole number of 1 or more"
-                        % (where, key, days),
-                    )
+                    "%s has %s %s; days must be a whole number of 1 or more"
+                        % (where, key, days), action="validate lifecycle"
                 )
         if rule.get("expiration_days") is None and rule.get(
             "noncurrent_expiration_days"
         ) is None:
             raise ParameterError(
-                failed_to(
-                    "validate lifecycle",
-                    "%s needs expiration_days, noncurrent_expiration_days or both"
-                    % where,
-                )
+                "%s needs expiration_days, noncurrent_expiration_days or both"
+                    % where, action="validate lifecycle"
             )
         rule_id = rule.get("id") or default_rule_id(prefix)
         if len(rule_id) > MAX_RULE_ID:
             raise ParameterError(
-                failed_to(
-                    "validate lifecycle",
-                    "%s has an id longer than %d characters" % (where, MAX_RULE_ID),
-                )
+                "%s has an id longer than %d characters" % (where, MAX_RULE_ID), action="validate lifecycle"
             )
         if rule_id in seen:
             raise ParameterError(
-                failed_to(
-                    "validate lifecycle",
-                    "%s repeats the id %r; give each rule its own id"
-                    % (where, rule_id),
-                )
+                "%s repeats the id %r; give each rule its own id"
+                    % (where, rule_id), action="validate lifecycle"
             )
         seen.add(rule_id)
         canonical.append(
@@ -166,10 +148,7 @@ def validate_tags(tags):
         return None
     if len(tags) > MAX_TAGS:
         raise ParameterError(
-            failed_to(
-                "validate tags",
-                "%d tags given; a bucket holds at most %d" % (len(tags), MAX_TAGS),
-            )
+            "%d tags given; a bucket holds at most %d" % (len(tags), MAX_TAGS), action="validate tags"
         )
     result = {}
     for key, value in tags.items():
@@ -177,24 +156,16 @@ def validate_tags(tags):
         value = "" if value is None else str(value)
         if not 1 <= len(key) <= MAX_TAG_KEY:
             raise ParameterError(
-                failed_to(
-                    "validate tags",
-                    "tag key %r must be 1 to %d characters long" % (key, MAX_TAG_KEY),
-                )
+                "tag key %r must be 1 to %d characters long" % (key, MAX_TAG_KEY), action="validate tags"
             )
         if key.lower().startswith("aws:"):
             raise ParameterError(
-                failed_to(
-                    "validate tags", "tag key %r uses the reserved prefix 'aws:'" % key
-                )
+                "tag key %r uses the reserved prefix 'aws:'" % key, action="validate tags"
             )
         if len(value) > MAX_TAG_VALUE:
             raise ParameterError(
-                failed_to(
-                    "validate tags",
-                    "the value of tag %r is longer than %d characters"
-                    % (key, MAX_TAG_VALUE),
-                )
+                "the value of tag %r is longer than %d characters"
+                    % (key, MAX_TAG_VALUE), action="validate tags"
             )
         result[key] = value
     return result
@@ -205,10 +176,7 @@ def validate_settings(params):
     validate_name(params["name"])
     if params.get("object_lock") and params.get("versioning") == "suspended":
         raise ParameterError(
-            failed_to(
-                "validate versioning",
-                "versioning cannot be suspended on a bucket with object_lock=true",
-            )
+            "versioning cannot be suspended on a bucket with object_lock=true", action="validate versioning"
         )
     return dict(
         lifecycle=validate_lifecycle(params.get("lifecycle")),
@@ -441,23 +409,17 @@ def plan_bucket(current, params, settings):
         bool(params["object_lock"]) != current["object_lock"]
     ):
         raise ParameterError(
-            failed_to(
-                "update bucket %s" % name,
-                "object_lock can only be chosen when the bucket is created; "
+            "object_lock can only be chosen when the bucket is created; "
                 "it exists with object lock %s"
-                % ("enabled" if current["object_lock"] else "disabled"),
-            )
+                % ("enabled" if current["object_lock"] else "disabled"), action="update bucket %s" % name
         )
 
     versioning = params.get("versioning")
     if versioning is not None and versioning != after["versioning"]:
         if versioning == "suspended" and after["object_lock"]:
             raise ParameterError(
-                failed_to(
-                    "validate versioning",
-                    "versioning cannot be suspended on bucket %s: it has object lock"
-                    % name,
-                )
+                "versioning cannot be suspended on bucket %s: it has object lock"
+                    % name, action="validate versioning"
             )
         after["versioning"] = versioning
         changes.append("set versioning to %s" % versioning)

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reads and writes a bucket's configuration over the S3 API.
 
-Every botocore error becomes an S3Error whose message is the collection's
-one line ("Failed to <verb> <object>: <reason>").
+Every call runs under the collection's S3 error handling (s3.s3_call), so a
+failure is one S3Error: "Failed to <verb> <object>: <reason>".
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,22 +14,15 @@ __metaclass__ = type
 import json
 
 from ansible_collections.mlops.stack.plugins.module_utils import _bucket
-from ansible_collections.mlops.stack.plugins.module_utils.errors import (
-    S3Error,
-    failed_to,
-)
+from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
 from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    describe_client_error,
-    error_code,
-    is_s3_error,
+    is_not_found,
+    s3_call,
+    s3_client,
+    s3_connection,
+    s3_errors,
 )
 
-# Error codes meaning "this bucket has no such configuration".
-_NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)
-_NO_POLICY = ("NoSuchBucketPolicy",)
-_NO_TAGS = ("NoSuchTagSet", "NoSuchTagSetError")
-_NO_OBJECT_LOCK = ("ObjectLockConfigurationNotFoundError",)
-_NOT_FOUND = ("404", "NoSuchBucket", "NotFound")
 # HEAD answers carry no body; ask again with GET to learn why access failed.
 _HEAD_REFUSED = ("400", "403", "301")
 
@@ -42,32 +35,26 @@ class BucketService(object):
     def __init__(self, client):
         self.client = client
 
-    def _call(self, what, method, missing=(), **kwargs):
-        """Call the client; None when the error code is one of missing."""
-        try:
-            return getattr(self.client, method)(**kwargs)
-        except Exception as error:  # pylint: disable=broad-except
-            if not is_s3_error(error):
-                raise
-            if error_code(error) in missing:
-                return None
-            raise S3Error(failed_to(what, describe_client_error(error)))
+    def _call(self, action, method, missing=None, **kwargs):
+        """One client call; with missing=True a not-found answer returns None."""
+        function = getattr(self.client, method)
+        if missing:
+            return s3_call(action, function, missing=None, **kwargs)
+        return s3_call(action, function, **kwargs)
 
     def exists(self, name):
+        action = "read bucket %s" % name
         try:
-            self.client.head_bucket(Bucket=name)
+            s3_call(action, self.client.head_bucket, Bucket=name)
             return True
-        except Exception as error:  # pylint: disable=broad-except
-            if not is_s3_error(error):
-                raise
-            code = error_code(error)
-            if code in _NOT_FOUND:
+        except S3Error as error:
+            if is_not_found(error):
                 return False
-            if code in _HEAD_REFUSED:
-                # Raises with the real reason (bad key, bad signature, denied).
-                self._call("read bucket %s" % name, "get_bucket_location", Bucket=name)
-                raise S3Error(failed_to("read bucket %s" % name, "access denied"))
-            raise S3Error(failed_to("read bucket %s" % name, describe_client_error(error)))
+            if error.code not in _HEAD_REFUSED:
+                raise
+        # Raises with the real reason (bad key, bad signature, denied).
+        s3_call(action, self.client.get_bucket_location, Bucket=name)
+        raise S3Error("access denied", action=action)
 
     def read(self, name):
         """The bucket's configuration in the shape of _bucket.absent_bucket()."""
@@ -82,7 +69,7 @@ class BucketService(object):
 
         lock = self._call(
             what % "object lock", "get_object_lock_configuration",
-            missing=_NO_OBJECT_LOCK, Bucket=name,
+            missing=True, Bucket=name,
         )
         bucket["object_lock"] = bool(
             lock
@@ -92,21 +79,21 @@ class BucketService(object):
 
         lifecycle = self._call(
             what % "lifecycle", "get_bucket_lifecycle_configuration",
-            missing=_NO_LIFECYCLE, Bucket=name,
+            missing=True, Bucket=name,
         )
         bucket["lifecycle"] = [
             _bucket.rule_from_s3(rule) for rule in (lifecycle or {}).get("Rules", [])
         ]
 
         policy = self._call(
-            what % "policy", "get_bucket_policy", missing=_NO_POLICY, Bucket=name
+            what % "policy", "get_bucket_policy", missing=True, Bucket=name
         )
         document = json.loads(policy["Policy"]) if policy and policy.get("Policy") else None
         bucket["policy_document"] = document
         bucket["policy"] = _bucket.anonymous_access_of(document, name)
 
         tagging = self._call(
-            what % "tags", "get_bucket_tagging", missing=_NO_TAGS, Bucket=name
+            what % "tags", "get_bucket_tagging", missing=True, Bucket=name
         )
         bucket["tags"] = dict(
             (tag["Key"], tag["Value"]) for tag in (tagging or {}).get("TagSet", [])
@@ -177,7 +164,7 @@ class BucketService(object):
         """Delete every object version, delete marker and upload; return the count."""
         deleted = 0
         what = "empty bucket %s" % name
-        try:
+        with s3_errors(what):
             for page in self.client.get_paginator("list_object_versions").paginate(
                 Bucket=name
             ):
@@ -196,10 +183,6 @@ class BucketService(object):
                     self.client.abort_multipart_upload(
                         Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
-        except Exception as error:  # pylint: disable=broad-except
-            if not is_s3_error(error):
-                raise
-            raise S3Error(failed_to(what, describe_client_error(error)))
         return deleted
 
     def _delete_batch(self, name, keys, bypass_governance):
@@ -211,14 +194,58 @@ class BucketService(object):
         if errors:
             first = errors[0]
             raise S3Error(
-                failed_to(
-                    "empty bucket %s" % name,
-                    "%d objects could not be deleted, first %s: %s %s"
-                    % (len(errors), first.get("Key"), first.get("Code"),
-                       first.get("Message", "")),
-                )
+                "%d objects could not be deleted, first %s: %s %s"
+                % (len(errors), first.get("Key"), first.get("Code"), first.get("Message", "")),
+                action="empty bucket %s" % name,
             )
         return len(keys)
 
     def delete(self, name):
         self._call("delete bucket %s" % name, "delete_bucket", Bucket=name)
+
+
+def remove_bucket(module, service, current):
+    name = current["name"]
+    if not current["exists"]:
+        return current, []
+    changes = []
+    if not service.is_empty(name):
+        if not module.params["force"]:
+            raise ParameterError(
+                "the bucket is not empty; set force=true to delete it with "
+                    "every object version in it", action="delete bucket %s" % name
+            )
+        changes.append("delete every object version")
+    changes.append("delete bucket")
+    if not module.check_mode:
+        if len(changes) > 1:
+            service.empty(name, bypass_governance=current["object_lock"])
+        service.delete(name)
+    return _bucket.absent_bucket(name), changes
+
+
+def ensure_bucket(module, service, current, settings):
+    after, changes = _bucket.plan_bucket(current, module.params, settings)
+    if changes and not module.check_mode:
+        service.apply(current, after)
+    return after, changes
+
+
+def manage_bucket(module):
+    """What the minio_bucket module does: read the bucket, then change only what differs."""
+    params = module.params
+    settings = _bucket.validate_settings(params)
+    service = BucketService(s3_client(s3_connection(params)))
+    current = service.read(params["name"])
+    if params["state"] == "absent":
+        after, changes = remove_bucket(module, service, current)
+    else:
+        after, changes = ensure_bucket(module, service, current, settings)
+    result = dict(
+        changed=bool(changes), changes=changes, bucket=_bucket.public_view(after)
+    )
+    if module.diff_mode:
+        result["diff"] = dict(
+            before=_bucket.public_view(current), after=_bucket.public_view(after)
+        )
+    return result

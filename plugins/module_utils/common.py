@@ -3,9 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The module wrapper every module of the collection builds on.
 
-StackModule holds an AnsibleModule rather than subclassing it (as amazon.aws
-does), injects the shared argument specs a module asks for, reports missing
-Python libraries as one line, and turns StackError into fail_json.
+A module names the connection groups it uses (the doc fragments of the same
+names document them) and its own options; StackModule builds the argument
+spec from them, fails in one line when a Python library the options need is
+missing, and runs the module's function: an expected error (StackError)
+becomes "Failed to <action>: <reason>", anything else keeps its traceback.
+StackModule holds an AnsibleModule rather than subclassing it, as amazon.aws
+does.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,25 +20,72 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mlops.stack.plugins.module_utils import k8s, postgres, s3
 from ansible_collections.mlops.stack.plugins.module_utils.errors import StackError
+
+# The collection's version, recorded in every backup set's manifest. A module
+# cannot read galaxy.yml or MANIFEST.json at run time (it runs as a zip on the
+# target), so it is kept here once; tests/unit checks it against galaxy.yml.
+COLLECTION_VERSION = "0.1.0"
+
+
+def _boto3(params):
+    return [("boto3", s3.BOTO3_IMPORT_ERROR)]
+
+
+def _database_driver(params):
+    # Through a pod the server is reached with psql in the pod, not psycopg.
+    return [] if params.get("pod") else [("psycopg", postgres.PSYCOPG_IMPORT_ERROR)]
+
+
+def _pod_exec(params):
+    return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("pod") else []
+
+
+# Connection groups: name -> (argument spec, libraries the given params need).
+CONNECTION_GROUPS = {
+    "s3_connection": (s3.s3_argument_spec, _boto3),
+    "postgres_connection": (postgres.postgres_argument_spec, _database_driver),
+    "postgres_client": (postgres.postgres_client_argument_spec, _pod_exec),
+    "backup_location.destination": (lambda: s3.location_argument_spec("destination"), _boto3),
+    "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
+}
+
+
+def argument_spec(connections, options):
+    """The connection groups' options, then the module's own."""
+    spec = {}
+    for group in connections:
+        spec.update(CONNECTION_GROUPS[group][0]())
+    spec.update(options)
+    return spec
+
+
+def run_module(function, action, connections, options, **kwargs):
+    """The whole main() of a module: build it, check its libraries, run function."""
+    module = StackModule(argument_spec(connections, options), supports_check_mode=True, **kwargs)
+    for group in connections:
+        for library, import_error in CONNECTION_GROUPS[group][1](module.params):
+            module.require(library, import_error)
+    module.run(function, action)
 
 
 class StackModule(object):
     """Thin wrapper around AnsibleModule shared by all modules."""
 
-    def __init__(self, argument_spec, required_libraries=None, **kwargs):
+    def __init__(self, argument_spec, **kwargs):
         self._module = AnsibleModule(argument_spec=argument_spec, **kwargs)
         self.params = self._module.params
         self.check_mode = self._module.check_mode
-        for library, import_error in (required_libraries or {}).items():
-            if import_error is not None:
-                self._module.fail_json(
-                    msg=missing_required_lib(library), exception=import_error
-                )
 
     @property
     def diff_mode(self):
         return self._module._diff
+
+    def require(self, library, import_error):
+        """Fail as missing_required_lib does when a library the options need is absent."""
+        if import_error is not None:
+            self._module.fail_json(msg=missing_required_lib(library), exception=str(import_error))
 
     def hide(self, *values):
         """Keep secrets learnt at run time out of every output."""
@@ -45,29 +96,18 @@ class StackModule(object):
     def warn(self, message):
         self._module.warn(message)
 
-    def exit_json(self, **result):
-        self._module.exit_json(**result)
+    def run(self, function, action):
+        """Run function(self) and exit with its result dict.
 
-    def fail_json(self, **result):
-        self._module.fail_json(**result)
-
-    def fail_from(self, error, **result):
-        """Fail with the one-line message of an expected error."""
-        result.update(error.details)
-        self._module.fail_json(msg=error.message, **result)
-
-    def run(self, action):
-        """Run action(self) and exit with its result dict.
-
-        Expected errors become a one-line failure; anything else keeps its
-        traceback so a bug report carries what is needed to fix it.
+        Expected errors fail in one line, as failures of action unless they
+        name their own; anything else keeps its traceback so a bug report
+        carries what is needed to fix it.
         """
         try:
-            result = action(self)
+            result = function(self)
         except StackError as error:
-            self.fail_from(error)
+            error.name_action(action)
+            self._module.fail_json(msg=error.message, **error.details)
         except Exception as error:  # pylint: disable=broad-except
-            self._module.fail_json(
-                msg="Unexpected error: %s" % error, exception=traceback.format_exc()
-            )
+            self._module.fail_json(msg="Unexpected error: %s" % error, exception=traceback.format_exc())
         self._module.exit_json(**result)

@@ -9,10 +9,7 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.mlops.stack.plugins.module_utils.errors import (
-    PostgresError,
-    failed_to,
-)
+from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 try:
     import psycopg
@@ -50,6 +47,18 @@ def postgres_argument_spec():
     )
 
 
+def postgres_client_argument_spec():
+    """Options choosing where the client programs run: in a pod or on the controller."""
+    return dict(
+        pod=dict(type="str"),
+        namespace=dict(type="str", default="mlops"),
+        container=dict(type="str"),
+        kubeconfig=dict(type="path"),
+        context=dict(type="str"),
+        pg_bindir=dict(type="path"),
+    )
+
+
 def postgres_connection(params):
     """The connection options of params as a dict."""
     return dict((key, params.get(key)) for key in postgres_argument_spec())
@@ -79,10 +88,7 @@ def connect(connection, dbname=None, autocommit=False):
         return psycopg.connect(autocommit=autocommit, **kwargs)
     except psycopg.Error as error:
         raise PostgresError(
-            failed_to(
-                "connect to PostgreSQL at %s:%s" % (kwargs["host"], kwargs["port"]),
-                first_line(error),
-            )
+            first_line(error), action="connect to PostgreSQL at %s:%s" % (kwargs["host"], kwargs["port"]),
         )
 
 

@@ -1,18 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: mlops.stack contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared S3 connection options and client for MinIO and any S3 endpoint."""
+"""Shared S3 connection options, client and error handling for any S3 endpoint.
+
+Every S3 call of the collection runs under ``s3_errors()`` (or ``s3_call()``):
+a botocore error becomes one S3Error, "Failed to <verb> <object>: <reason>",
+which keeps S3's error code, and a not-found answer may stand for a value
+(``missing=``) instead of a failure. NOT_FOUND is the one list of the codes
+that mean "there is no such thing".
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.mlops.stack.plugins.module_utils.errors import (
-    S3Error,
-    failed_to,
-)
+from ansible_collections.mlops.stack.plugins.module_utils.errors import S3Error
 
 try:
     import boto3
@@ -22,6 +28,17 @@ try:
     BOTO3_IMPORT_ERROR = None
 except ImportError as import_error:  # pragma: no cover - reported by the module
     BOTO3_IMPORT_ERROR = import_error
+
+# Codes meaning "no such bucket, object or bucket setting".
+NOT_FOUND = frozenset((
+    "404", "NotFound", "NoSuchBucket", "NoSuchKey",
+    "NoSuchLifecycleConfiguration", "NoSuchBucketPolicy", "NoSuchTagSet", "NoSuchTagSetError",
+    "ObjectLockConfigurationNotFoundError",
+))
+# Codes S3 answers with when the key pair itself is wrong.
+_CREDENTIAL_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+# s3_call() without missing=: a not-found answer is a failure like any other.
+RAISE = object()
 
 
 def s3_argument_spec():
@@ -60,13 +77,32 @@ def s3_connection(params, prefix=""):
     Modules that talk to two endpoints (a backup's source and destination)
     carry the second set with a prefix such as ``destination_``.
     """
-    return dict(
-        (key, params.get(prefix + key)) for key in s3_argument_spec()
-    )
+    return dict((key, params.get(prefix + key)) for key in s3_argument_spec())
 
 
-# Codes S3 answers with when the key pair itself is wrong.
-_CREDENTIAL_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+def location_argument_spec(prefix):
+    """Options naming where backup sets are kept: a directory or an S3 URL.
+
+    ``prefix`` is ``destination`` for backup and backup_info and ``source``
+    for restore. The S3 options default to the module's own S3 connection.
+    """
+    spec = {prefix: dict(type="str", required=True)}
+    for key, value in s3_argument_spec().items():
+        value = dict(value)
+        value.pop("aliases", None)
+        value.pop("fallback", None)
+        value.pop("default", None)
+        if key in ("access_key", "secret_key"):
+            value["no_log"] = key == "secret_key"
+        spec["%s_%s" % (prefix, key)] = value
+    return spec
+
+
+def location_connection(params, prefix):
+    """The S3 connection of a location, each unset option taken from the module's."""
+    own = s3_connection(params, prefix + "_")
+    fallback = s3_connection(params)
+    return dict((key, own[key] if own[key] is not None else fallback.get(key)) for key in own)
 
 
 def describe_client_error(error):
@@ -93,27 +129,40 @@ def error_code(error):
     return None
 
 
+def is_not_found(error):
+    """True for an S3Error saying the bucket, object or setting does not exist."""
+    return isinstance(error, S3Error) and error.code in NOT_FOUND
+
+
+@contextlib.contextmanager
+def s3_errors(action):
+    """Turn botocore errors raised inside into S3Error("Failed to <action>: <reason>")."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise S3Error(describe_client_error(error), action=action, code=error_code(error))
+
+
+def s3_call(action, method, missing=RAISE, **kwargs):
+    """method(**kwargs) under s3_errors(action); a not-found answer returns missing when given."""
+    try:
+        with s3_errors(action):
+            return method(**kwargs)
+    except S3Error as error:
+        if missing is RAISE or not is_not_found(error):
+            raise
+        return missing
+
+
 def s3_client(connection, max_pool_connections=16):
     """A boto3 S3 client for connection (the dict of s3_connection())."""
-    if not connection.get("endpoint_url"):
-        endpoint = None
-    else:
-        endpoint = connection["endpoint_url"]
-        if not endpoint.startswith(("http://", "https://")):
-            raise S3Error(
-                failed_to(
-                    "create S3 client",
-                    "endpoint_url %r must start with http:// or https://" % endpoint,
-                )
-            )
+    endpoint = connection.get("endpoint_url") or None
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise S3Error("endpoint_url %r must start with http:// or https://" % endpoint,
+                      action="create S3 client")
     if bool(connection.get("access_key")) != bool(connection.get("secret_key")):
-        raise S3Error(
-            failed_to(
-                "create S3 client",
-                "access_key and secret_key must be given together (or both left "
-                "to the environment)",
-            )
-        )
+        raise S3Error("access_key and secret_key must be given together (or both left to the environment)",
+                      action="create S3 client")
     verify = connection.get("validate_certs", True)
     if verify and connection.get("ca_bundle"):
         verify = connection["ca_bundle"]
@@ -140,11 +189,4 @@ def s3_client(connection, max_pool_connections=16):
             config=config,
         )
     except (botocore.exceptions.BotoCoreError, ValueError) as error:
-        raise S3Error(failed_to("create S3 client", describe_client_error(error)))
-
-
-def is_s3_error(error):
-    """True for the botocore errors callers turn into S3Error."""
-    return isinstance(
-        error, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
-    )
+        raise S3Error(describe_client_error(error), action="create S3 client")

@@ -204,51 +204,29 @@ deleted:
   sample: ["20261119T061500Z"]
 """
 
-from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
-from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
-    PSYCOPG_IMPORT_ERROR,
-    postgres_argument_spec,
-)
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    BOTO3_IMPORT_ERROR,
-    s3_argument_spec,
-)
-from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import require, run_as, run_backup
-from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
-from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
-    KUBERNETES_IMPORT_ERROR,
-    client_argument_spec,
+from ansible_collections.mlops.stack.plugins.module_utils._backup.backup import run_backup
+from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+
+CONNECTIONS = ("s3_connection", "postgres_connection", "postgres_client", "backup_location.destination")
+OPTIONS = dict(
+    database=dict(type="str", default="mlflow"),
+    buckets=dict(type="list", elements="str", default=["mlflow"]),
+    keep_last=dict(type="int"),
+    keep_within=dict(type="str"),
+    incomplete_grace=dict(type="str", default="1d"),
+    workers=dict(type="int", default=8),
+    multipart_threshold_mb=dict(type="int", default=64),
+    multipart_chunk_mb=dict(type="int", default=16),
+    validate_dump=dict(type="bool", default=True),
 )
 
 
 def argspec():
-    spec = s3_argument_spec()
-    spec.update(postgres_argument_spec())
-    spec.update(client_argument_spec())
-    spec.update(location_argument_spec("destination"))
-    spec.update(
-        database=dict(type="str", default="mlflow"),
-        buckets=dict(type="list", elements="str", default=["mlflow"]),
-        keep_last=dict(type="int"),
-        keep_within=dict(type="str"),
-        incomplete_grace=dict(type="str", default="1d"),
-        workers=dict(type="int", default=8),
-        multipart_threshold_mb=dict(type="int", default=64),
-        multipart_chunk_mb=dict(type="int", default=16),
-        validate_dump=dict(type="bool", default=True),
-    )
-    return spec
+    return argument_spec(CONNECTIONS, OPTIONS)
 
 
 def main():
-    module = StackModule(argspec(), supports_check_mode=True,
-                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
-    # The database is reached through the pod or directly: only that one's library is needed.
-    if module.params.get("pod"):
-        require(module, "kubernetes", KUBERNETES_IMPORT_ERROR)
-    else:
-        require(module, "psycopg", PSYCOPG_IMPORT_ERROR)
-    module.run(lambda m: run_as("back up the stack", run_backup, m))
+    run_module(run_backup, "back up the stack", CONNECTIONS, OPTIONS)
 
 
 if __name__ == "__main__":

@@ -168,30 +168,23 @@ backups:
       sample: true
 """
 
-from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    BOTO3_IMPORT_ERROR,
-    s3_argument_spec,
+from ansible_collections.mlops.stack.plugins.module_utils._backup.info import run_backup_info
+from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+
+CONNECTIONS = ("s3_connection", "backup_location.destination")
+OPTIONS = dict(
+    backup_id=dict(type="str"),
+    verify=dict(type="bool", default=False),
+    workers=dict(type="int", default=8),
 )
-from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import run_as, run_backup_info
-from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
 
 
 def argspec():
-    spec = s3_argument_spec()
-    spec.update(location_argument_spec("destination"))
-    spec.update(
-        backup_id=dict(type="str"),
-        verify=dict(type="bool", default=False),
-        workers=dict(type="int", default=8),
-    )
-    return spec
+    return argument_spec(CONNECTIONS, OPTIONS)
 
 
 def main():
-    module = StackModule(argspec(), supports_check_mode=True,
-                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
-    module.run(lambda m: run_as("list backup sets", run_backup_info, m))
+    run_module(run_backup_info, "list backup sets", CONNECTIONS, OPTIONS)
 
 
 if __name__ == "__main__":

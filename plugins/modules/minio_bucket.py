@@ -287,105 +287,40 @@ diff:
       type: dict
 """
 
-from ansible_collections.mlops.stack.plugins.module_utils import _bucket
-from ansible_collections.mlops.stack.plugins.module_utils._bucket_service import (
-    BucketService,
-)
-from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
-from ansible_collections.mlops.stack.plugins.module_utils.errors import (
-    ParameterError,
-    failed_to,
-)
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    BOTO3_IMPORT_ERROR,
-    s3_argument_spec,
-    s3_client,
-    s3_connection,
+from ansible_collections.mlops.stack.plugins.module_utils._bucket import ANONYMOUS_ACCESS
+from ansible_collections.mlops.stack.plugins.module_utils._bucket_service import manage_bucket
+from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+
+CONNECTIONS = ("s3_connection",)
+OPTIONS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    versioning=dict(type="str", choices=["enabled", "suspended"]),
+    object_lock=dict(type="bool"),
+    lifecycle=dict(
+        type="list",
+        elements="dict",
+        options=dict(
+            id=dict(type="str"),
+            prefix=dict(type="str", required=True),
+            expiration_days=dict(type="int"),
+            noncurrent_expiration_days=dict(type="int"),
+        ),
+    ),
+    purge_lifecycle=dict(type="bool", default=True),
+    anonymous_access=dict(type="str", choices=list(ANONYMOUS_ACCESS)),
+    tags=dict(type="dict"),
+    purge_tags=dict(type="bool", default=True),
+    force=dict(type="bool", default=False),
 )
 
 
 def argspec():
-    spec = s3_argument_spec()
-    spec.update(
-        name=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        versioning=dict(type="str", choices=["enabled", "suspended"]),
-        object_lock=dict(type="bool"),
-        lifecycle=dict(
-            type="list",
-            elements="dict",
-            options=dict(
-                id=dict(type="str"),
-                prefix=dict(type="str", required=True),
-                expiration_days=dict(type="int"),
-                noncurrent_expiration_days=dict(type="int"),
-            ),
-        ),
-        purge_lifecycle=dict(type="bool", default=True),
-        anonymous_access=dict(type="str", choices=list(_bucket.ANONYMOUS_ACCESS)),
-        tags=dict(type="dict"),
-        purge_tags=dict(type="bool", default=True),
-        force=dict(type="bool", default=False),
-    )
-    return spec
-
-
-def remove_bucket(module, service, current):
-    name = current["name"]
-    if not current["exists"]:
-        return current, []
-    changes = []
-    if not service.is_empty(name):
-        if not module.params["force"]:
-            raise ParameterError(
-                failed_to(
-                    "delete bucket %s" % name,
-                    "the bucket is not empty; set force=true to delete it with "
-                    "every object version in it",
-                )
-            )
-        changes.append("delete every object version")
-    changes.append("delete bucket")
-    if not module.check_mode:
-        if len(changes) > 1:
-            service.empty(name, bypass_governance=current["object_lock"])
-        service.delete(name)
-    return _bucket.absent_bucket(name), changes
-
-
-def ensure_bucket(module, service, current, settings):
-    after, changes = _bucket.plan_bucket(current, module.params, settings)
-    if changes and not module.check_mode:
-        service.apply(current, after)
-    return after, changes
-
-
-def run(module):
-    params = module.params
-    settings = _bucket.validate_settings(params)
-    service = BucketService(s3_client(s3_connection(params)))
-    current = service.read(params["name"])
-    if params["state"] == "absent":
-        after, changes = remove_bucket(module, service, current)
-    else:
-        after, changes = ensure_bucket(module, service, current, settings)
-    result = dict(
-        changed=bool(changes), changes=changes, bucket=_bucket.public_view(after)
-    )
-    if module.diff_mode:
-        result["diff"] = dict(
-            before=_bucket.public_view(current), after=_bucket.public_view(after)
-        )
-    return result
+    return argument_spec(CONNECTIONS, OPTIONS)
 
 
 def main():
-    module = StackModule(
-        argspec(),
-        required_libraries={"boto3": BOTO3_IMPORT_ERROR},
-        supports_check_mode=True,
-    )
-    module.run(run)
+    run_module(manage_bucket, "manage the bucket", CONNECTIONS, OPTIONS)
 
 
 if __name__ == "__main__":

@@ -277,63 +277,55 @@ diff:
 """
 
 from ansible_collections.mlops.stack.plugins.module_utils._bootstrap import bootstrap
-from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
-from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
-    PSYCOPG_IMPORT_ERROR,
-    postgres_argument_spec,
+from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+
+CONNECTIONS = ("postgres_connection",)
+OPTIONS = dict(
+    database=dict(type="str", default="mlflow"),
+    role=dict(type="str", default="mlflow"),
+    password=dict(type="str", no_log=True),
+    update_password=dict(type="str", choices=["always", "on_create"], default="always",
+                         no_log=False),
+    conn_limit=dict(type="int", default=-1),
+    encoding=dict(type="str", default="UTF8"),
+    extensions=dict(type="list", elements="str", default=[]),
+    privileges=dict(
+        type="list", elements="dict", default=[],
+        options=dict(
+            role=dict(type="str", required=True),
+            database=dict(type="str"),
+            privs=dict(type="list", elements="str", default=["CONNECT"],
+                       choices=["ALL", "CONNECT", "CREATE", "TEMPORARY", "TEMP"]),
+        ),
+    ),
+    additional_databases=dict(
+        type="list", elements="dict", default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            owner=dict(type="str"),
+            encoding=dict(type="str"),
+            extensions=dict(type="list", elements="str", default=[]),
+        ),
+    ),
+    additional_roles=dict(
+        type="list", elements="dict", default=[],
+        options=dict(
+            name=dict(type="str", required=True),
+            password=dict(type="str", no_log=True),
+            login=dict(type="bool", default=True),
+            conn_limit=dict(type="int", default=-1),
+        ),
+    ),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
 
 def argspec():
-    spec = postgres_argument_spec()
-    spec.update(
-        database=dict(type="str", default="mlflow"),
-        role=dict(type="str", default="mlflow"),
-        password=dict(type="str", no_log=True),
-        update_password=dict(type="str", choices=["always", "on_create"], default="always",
-                             no_log=False),
-        conn_limit=dict(type="int", default=-1),
-        encoding=dict(type="str", default="UTF8"),
-        extensions=dict(type="list", elements="str", default=[]),
-        privileges=dict(
-            type="list", elements="dict", default=[],
-            options=dict(
-                role=dict(type="str", required=True),
-                database=dict(type="str"),
-                privs=dict(type="list", elements="str", default=["CONNECT"],
-                           choices=["ALL", "CONNECT", "CREATE", "TEMPORARY", "TEMP"]),
-            ),
-        ),
-        additional_databases=dict(
-            type="list", elements="dict", default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                owner=dict(type="str"),
-                encoding=dict(type="str"),
-                extensions=dict(type="list", elements="str", default=[]),
-            ),
-        ),
-        additional_roles=dict(
-            type="list", elements="dict", default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                password=dict(type="str", no_log=True),
-                login=dict(type="bool", default=True),
-                conn_limit=dict(type="int", default=-1),
-            ),
-        ),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
-    return spec
+    return argument_spec(CONNECTIONS, OPTIONS)
 
 
 def main():
-    module = StackModule(
-        argspec(),
-        required_libraries={"psycopg": PSYCOPG_IMPORT_ERROR},
-        supports_check_mode=True,
-    )
-    module.run(bootstrap)
+    run_module(bootstrap, "bootstrap the MLflow database", CONNECTIONS, OPTIONS)
 
 
 if __name__ == "__main__":

@@ -184,48 +184,27 @@ versions:
   sample: {"collection": "0.1.0", "postgresql_server": "15.10", "pg_dump": "15.10", "mlflow_schema": "1b5f0d9ad7c1"}
 """
 
-from ansible_collections.mlops.stack.plugins.module_utils.common import StackModule
-from ansible_collections.mlops.stack.plugins.module_utils.postgres import (
-    PSYCOPG_IMPORT_ERROR,
-    postgres_argument_spec,
-)
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    BOTO3_IMPORT_ERROR,
-    s3_argument_spec,
-)
-from ansible_collections.mlops.stack.plugins.module_utils._backup_ops import require, run_as, run_restore
-from ansible_collections.mlops.stack.plugins.module_utils._backup_set import location_argument_spec
-from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
-    KUBERNETES_IMPORT_ERROR,
-    client_argument_spec,
+from ansible_collections.mlops.stack.plugins.module_utils._backup.restore import run_restore
+from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+
+CONNECTIONS = ("s3_connection", "postgres_connection", "postgres_client", "backup_location.source")
+OPTIONS = dict(
+    backup_id=dict(type="str", default="latest"),
+    database=dict(type="str"),
+    bucket_map=dict(type="dict"),
+    force=dict(type="bool", default=False),
+    workers=dict(type="int", default=8),
+    multipart_threshold_mb=dict(type="int", default=64),
+    multipart_chunk_mb=dict(type="int", default=16),
 )
 
 
 def argspec():
-    spec = s3_argument_spec()
-    spec.update(postgres_argument_spec())
-    spec.update(client_argument_spec())
-    spec.update(location_argument_spec("source"))
-    spec.update(
-        backup_id=dict(type="str", default="latest"),
-        database=dict(type="str"),
-        bucket_map=dict(type="dict"),
-        force=dict(type="bool", default=False),
-        workers=dict(type="int", default=8),
-        multipart_threshold_mb=dict(type="int", default=64),
-        multipart_chunk_mb=dict(type="int", default=16),
-    )
-    return spec
+    return argument_spec(CONNECTIONS, OPTIONS)
 
 
 def main():
-    module = StackModule(argspec(), supports_check_mode=True,
-                         required_libraries={"boto3": BOTO3_IMPORT_ERROR})
-    if module.params.get("pod"):
-        require(module, "kubernetes", KUBERNETES_IMPORT_ERROR)
-    else:
-        require(module, "psycopg", PSYCOPG_IMPORT_ERROR)
-    module.run(lambda m: run_as("restore the stack", run_restore, m))
+    run_module(run_restore, "restore the stack", CONNECTIONS, OPTIONS)
 
 
 if __name__ == "__main__":

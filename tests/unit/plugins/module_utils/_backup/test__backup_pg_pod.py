@@ -1,13 +1,14 @@
-"""Unit tests for the pg_dump/pg_restore runners, the pod exec stream above all."""
+"""Unit tests for the pg_dump/pg_restore runners and the pod exec stream they read."""
 
 import hashlib
 import io
 import json
-import os
 
 import pytest
 
-from ansible_collections.mlops.stack.plugins.module_utils import _pgdump as pgdump
+from ansible_collections.mlops.stack.plugins.module_utils import k8s
+from ansible_collections.mlops.stack.plugins.module_utils._backup import pg_pod
+from ansible_collections.mlops.stack.plugins.module_utils._backup import pod_exec_stream as stream
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 SUCCESS = json.dumps({"metadata": {}, "status": "Success"}).encode()
@@ -34,10 +35,10 @@ class FakeSocket:
             raise ConnectionError("Connection to remote host was lost.")
         if not self.frames:
             self.closed = True
-            return pgdump.OPCODE_CLOSE, Frame(b"")
+            return stream.OPCODE_CLOSE, Frame(b"")
         return self.frames.pop(0)
 
-    def send(self, data, opcode=pgdump.OPCODE_TEXT):
+    def send(self, data, opcode=stream.OPCODE_TEXT):
         self.sent.append((opcode, data))
 
 
@@ -50,7 +51,7 @@ class FakeWSClient:
         self.closed = True
 
 
-def frames_for(payload, channel=pgdump.STDOUT, size=7, opcode=pgdump.OPCODE_BINARY):
+def frames_for(payload, channel=stream.STDOUT, size=7, opcode=stream.OPCODE_BINARY):
     return [(opcode, Frame(bytes([channel]) + payload[i:i + size])) for i in range(0, len(payload), size)]
 
 
@@ -61,8 +62,8 @@ BINARY = b"PGDMP\x01\x0e\x00" + bytes(range(256)) * 3 + b"\xff\xfe\xc3\x28\x80\r
 
 class TestExecSession:
     def test_stdout_is_byte_exact_across_frames(self):
-        ws = FakeWSClient(frames_for(BINARY) + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
-        session = pgdump.ExecSession(ws)
+        ws = FakeWSClient(frames_for(BINARY) + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
+        session = stream.ExecSession(ws)
         out = b""
         while True:
             chunk = session.read(10)
@@ -73,8 +74,8 @@ class TestExecSession:
         assert session.exit_code() == 0
 
     def test_drain_after_reading_to_the_end_reads_no_more(self):
-        ws = FakeWSClient(frames_for(BINARY) + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
-        session = pgdump.ExecSession(ws)
+        ws = FakeWSClient(frames_for(BINARY) + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
+        session = stream.ExecSession(ws)
         assert session.read() == BINARY
         assert session.drain() == b""
         assert session.exit_code() == 0
@@ -83,34 +84,34 @@ class TestExecSession:
         frames = []
         for i in range(0, len(BINARY), 50):
             frames += frames_for(BINARY[i:i + 50], size=50)
-            frames.append((pgdump.OPCODE_BINARY, Frame(b"\x02warning\n")))
-        frames.append((pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS)))
-        session = pgdump.ExecSession(FakeWSClient(frames))
+            frames.append((stream.OPCODE_BINARY, Frame(b"\x02warning\n")))
+        frames.append((stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS)))
+        session = stream.ExecSession(FakeWSClient(frames))
         assert session.read() == BINARY
         assert session.stderr.count(b"warning") == len(range(0, len(BINARY), 50))
 
     def test_text_frames_are_taken_as_bytes(self):
-        session = pgdump.ExecSession(FakeWSClient(
-            frames_for(b"abc\xc3\xa9", opcode=pgdump.OPCODE_TEXT)))
+        session = stream.ExecSession(FakeWSClient(
+            frames_for(b"abc\xc3\xa9", opcode=stream.OPCODE_TEXT)))
         assert session.read() == b"abc\xc3\xa9"
 
     def test_empty_and_control_frames_are_skipped(self):
-        frames = [(0x9, Frame(b"")), (pgdump.OPCODE_BINARY, Frame(b"")),
-                  (pgdump.OPCODE_BINARY, Frame(b"\x01"))] + frames_for(b"xyz")
-        assert pgdump.ExecSession(FakeWSClient(frames)).read() == b"xyz"
+        frames = [(0x9, Frame(b"")), (stream.OPCODE_BINARY, Frame(b"")),
+                  (stream.OPCODE_BINARY, Frame(b"\x01"))] + frames_for(b"xyz")
+        assert stream.ExecSession(FakeWSClient(frames)).read() == b"xyz"
 
     def test_exit_code_from_error_channel(self):
-        session = pgdump.ExecSession(FakeWSClient(
-            [(pgdump.OPCODE_BINARY, Frame(b"\x02pg_dump: error: connection refused\n")),
-             (pgdump.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]))
+        session = stream.ExecSession(FakeWSClient(
+            [(stream.OPCODE_BINARY, Frame(b"\x02pg_dump: error: connection refused\n")),
+             (stream.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]))
         session.drain()
         assert session.exit_code() == 1
         assert session.failure_reason() == "pg_dump: error: connection refused"
 
     def test_stdin_is_sent_binary_on_channel_0(self):
         ws = FakeWSClient([])
-        pgdump.ExecSession(ws).write(b"\x00\xff data")
-        assert ws.sock.sent == [(pgdump.OPCODE_BINARY, b"\x00\x00\xff data")]
+        stream.ExecSession(ws).write(b"\x00\xff data")
+        assert ws.sock.sent == [(stream.OPCODE_BINARY, b"\x00\x00\xff data")]
 
 
 class FakeApi:
@@ -125,17 +126,17 @@ def pod(monkeypatch, sessions, password=None):
         calls.append(dict(name=name, namespace=namespace, **kwargs))
         return FakeWSClient(sessions.pop(0))
 
-    monkeypatch.setattr(pgdump, "k8s_stream", fake_stream)
-    monkeypatch.setattr(pgdump, "CoreV1Api", lambda client: FakeApi())
+    monkeypatch.setattr(k8s, "k8s_stream", fake_stream)
+    monkeypatch.setattr(k8s, "CoreV1Api", lambda client: FakeApi())
     connection = dict(login_host="localhost", login_port=5432, login_user="postgres",
                       login_password=password)
-    return pgdump.PodPostgres(connection, "postgresql-0", "mlops", api_client=object()), calls
+    return pg_pod.PodPostgres(connection, "postgresql-0", "mlops", api_client=object()), calls
 
 
 class TestPodPostgres:
     def test_dump_streams_exact_bytes_and_checks_exit(self, monkeypatch):
         runner, calls = pod(monkeypatch, [frames_for(BINARY, size=4096) + [
-            (pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+            (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
         sink = io.BytesIO()
 
         def write(reader):
@@ -154,40 +155,40 @@ class TestPodPostgres:
 
     def test_password_goes_on_stdin_not_the_command_line(self, monkeypatch):
         runner, calls = pod(monkeypatch, [frames_for(BINARY) + [
-            (pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="s3cr3t")
+            (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="s3cr3t")
         runner.dump("mlflow", lambda reader: reader.read())
         assert "s3cr3t" not in json.dumps(calls[0]["command"])
         assert calls[0]["stdin"] is True
 
     def test_dump_failure_is_reported_even_with_output(self, monkeypatch):
         runner, _calls = pod(monkeypatch, [frames_for(BINARY[:20]) + [
-            (pgdump.OPCODE_BINARY, Frame(b"\x02pg_dump: error: query failed\n")),
-            (pgdump.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]])
+            (stream.OPCODE_BINARY, Frame(b"\x02pg_dump: error: query failed\n")),
+            (stream.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]])
         with pytest.raises(PostgresError, match="query failed"):
             runner.dump("mlflow", lambda reader: reader.read())
 
     def test_output_that_is_not_a_dump_is_refused(self, monkeypatch):
         runner, _calls = pod(monkeypatch, [frames_for(b"sh: pg_dump: not found\n") + [
-            (pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+            (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
         with pytest.raises(PostgresError, match="custom-format"):
             runner.dump("mlflow", lambda reader: reader.read())
 
     def test_restore_sends_exact_bytes_behind_head(self, monkeypatch):
-        version = frames_for(b"pg_restore (PostgreSQL) 15.10\n") + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]
-        runner, calls = pod(monkeypatch, [version, [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        version = frames_for(b"pg_restore (PostgreSQL) 15.10\n") + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]
+        runner, calls = pod(monkeypatch, [version, [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
         ws_holder = []
-        original = pgdump.ExecSession
+        original = stream.ExecSession
 
         class Recording(original):
             def __init__(self, ws):
                 ws_holder.append(ws)
                 original.__init__(self, ws)
 
-        monkeypatch.setattr(pgdump, "ExecSession", Recording)
+        monkeypatch.setattr(stream, "ExecSession", Recording)
         runner.restore("mlflow__restore", io.BytesIO(BINARY), len(BINARY), 15)
         sent = b"".join(data[1:] for opcode, data in ws_holder[1].sock.sent)
         assert sent == BINARY
-        assert all(opcode == pgdump.OPCODE_BINARY and data[:1] == b"\x00" for opcode, data in ws_holder[1].sock.sent)
+        assert all(opcode == stream.OPCODE_BINARY and data[:1] == b"\x00" for opcode, data in ws_holder[1].sock.sent)
         assert calls[1]["command"][:3] == ["sh", "-c", 'head -c %d | exec pg_restore --exit-on-error '
                                            '--no-password "$@"' % len(BINARY)]
 
@@ -197,75 +198,17 @@ class TestPodPostgres:
             runner.restore("x", io.BytesIO(b""), 0, 15)
 
 
-class TestLocal:
-    def test_tool_major(self):
-        assert pgdump.tool_major("pg_dump (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)") == 15
-        assert pgdump.tool_major("pg_dump (PostgreSQL) 9.6.24") == 9
-        assert pgdump.tool_major("garbage") is None
-
-    def test_old_local_client_is_refused(self, monkeypatch, tmp_path):
-        fake = tmp_path / "pg_dump"
-        fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 13.2'\n")
-        os.chmod(str(fake), 0o755)
-        runner = pgdump.LocalPostgres({}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
-        with pytest.raises(PostgresError, match="local pg_dump 13.2 is older than the server 15"):
-            runner.check_client("pg_dump", 15, "the server")
-
-    def test_pg_dump_exiting_zero_without_a_dump_is_caught(self, tmp_path):
-        fake = tmp_path / "pg_dump"
-        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_dump (PostgreSQL) 15.1';; "
-                        "*) printf 'not a dump';; esac\nexit 0\n")
-        os.chmod(str(fake), 0o755)
-        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
-        with pytest.raises(PostgresError, match="custom-format"):
-            runner.dump("mlflow", lambda reader: reader.read())
-
-    def test_pg_dump_exiting_zero_with_nothing_is_caught(self, tmp_path):
-        fake = tmp_path / "pg_dump"
-        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_dump (PostgreSQL) 15.1';; esac\nexit 0\n")
-        os.chmod(str(fake), 0o755)
-        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
-        with pytest.raises(PostgresError, match="empty"):
-            runner.dump("mlflow", lambda reader: reader.read())
-
-    def test_restore_from_a_file_uses_jobs_and_no_stdin(self, tmp_path):
-        fake = tmp_path / "pg_restore"
-        log = tmp_path / "args"
-        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
-                        "echo \"$@\" > %s\ncat > %s.stdin\nexit 0\n" % (log, log))
-        os.chmod(str(fake), 0o755)
-        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
-        runner.restore("staging", io.BytesIO(b"unused"), 6, 15, dump_file="/sets/x.dump", jobs=4)
-        args = log.read_text().split()
-        assert args[-1] == "/sets/x.dump" and "--jobs" in args and args[args.index("--jobs") + 1] == "4"
-        assert (tmp_path / "args.stdin").read_bytes() == b""
-
-    def test_failed_restore_from_a_file_is_reported(self, tmp_path):
-        fake = tmp_path / "pg_restore"
-        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
-                        "echo 'pg_restore: error: could not open input file' >&2\nexit 1\n")
-        os.chmod(str(fake), 0o755)
-        runner = pgdump.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
-        with pytest.raises(PostgresError, match="pg_restore into staging failed .rc=1.: pg_restore: error"):
-            runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/nowhere.dump", jobs=1)
-
-
 class TestPodSql:
     def test_query_splits_rows_and_fields(self, monkeypatch):
         out = "15.10\x1fmlflow\nx\x1f\n".encode()
-        runner, calls = pod(monkeypatch, [frames_for(out) + [(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        runner, calls = pod(monkeypatch, [frames_for(out) + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
         assert runner.query("SELECT 1", dbname="mlflow") == [("15.10", "mlflow"), ("x", "")]
         command = calls[0]["command"]
         assert command[0] == "psql" and command[-2:] == ["-c", "SELECT 1"]
         assert "-h" not in command  # localhost in the pod is its Unix socket
 
     def test_execute_runs_statements_in_one_transaction(self, monkeypatch):
-        runner, calls = pod(monkeypatch, [[(pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        runner, calls = pod(monkeypatch, [[(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
         runner.execute(["ALTER DATABASE a RENAME TO b", "ALTER DATABASE c RENAME TO a"])
         command = calls[0]["command"]
         assert "--single-transaction" in command
@@ -273,14 +216,14 @@ class TestPodSql:
 
     def test_sql_failure_is_one_line(self, monkeypatch):
         runner, _calls = pod(monkeypatch, [[
-            (pgdump.OPCODE_BINARY, Frame(b"\x02ERROR:  database \"x\" does not exist\nLINE 1\n")),
-            (pgdump.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]])
+            (stream.OPCODE_BINARY, Frame(b"\x02ERROR:  database \"x\" does not exist\nLINE 1\n")),
+            (stream.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]])
         with pytest.raises(PostgresError) as caught:
             runner.query("SELECT 1")
         assert "\n" not in caught.value.message and 'database "x" does not exist' in caught.value.message
 
     def test_password_wrapper_reads_one_line(self, monkeypatch):
-        runner, calls = pod(monkeypatch, [[(pgdump.OPCODE_BINARY, Frame(b"\x01ok\n")),
-                                           (pgdump.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="pw")
+        runner, calls = pod(monkeypatch, [[(stream.OPCODE_BINARY, Frame(b"\x01ok\n")),
+                                           (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="pw")
         runner.query("SELECT 1")
         assert calls[0]["command"][:4] == ["sh", "-c", 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec "$@"', "sh"]

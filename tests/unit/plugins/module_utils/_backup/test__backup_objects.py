@@ -4,7 +4,7 @@ import hashlib
 
 import botocore.config
 
-from ansible_collections.mlops.stack.plugins.module_utils import _objects as objects
+from ansible_collections.mlops.stack.plugins.module_utils._backup import objects
 
 
 def test_same_endpoint_and_user_copies_server_side():

@@ -1,4 +1,4 @@
-"""Unit tests for backup set ids, manifests, retention and locations."""
+"""Unit tests for backup set ids, object paths, manifests and retention."""
 
 import datetime
 import io
@@ -6,24 +6,10 @@ import json
 
 import pytest
 
-from ansible_collections.mlops.stack.plugins.module_utils import _backup_set as sets
+from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
 
 NOW = datetime.datetime(2026, 11, 26, 6, 15, 0, tzinfo=sets.UTC)
-SHA = "0" * 64
-
-
-def manifest(backup_id="20261126T061500Z"):
-    files = [
-        dict(path="database/mlflow.dump", size=10, sha256=SHA),
-        dict(path=sets.object_path("mlflow", "1/abc/artifacts/model.pkl"), size=5, sha256="1" * 64,
-             bucket="mlflow", key="1/abc/artifacts/model.pkl"),
-    ]
-    return sets.build_manifest(
-        backup_id, NOW, NOW + datetime.timedelta(seconds=3),
-        dict(collection="0.1.0", postgresql_server="15.10", pg_dump="15.10", mlflow_schema="abc"),
-        dict(name="mlflow", file="database/mlflow.dump", format="custom", owner="mlflow"),
-        [dict(name="mlflow", objects=1, bytes=5)], files, dict(database=1.0, objects=2.0, total=3.0))
 
 
 class TestIds:
@@ -79,20 +65,20 @@ class TestObjectPaths:
 
 
 class TestManifest:
-    def test_round_trip(self):
-        built = manifest()
+    def test_round_trip(self, sample_manifest):
+        built = sample_manifest()
         parsed = sets.parse_manifest(sets.serialize_manifest(built), "20261126T061500Z")
         assert parsed["status"] == "complete"
         assert parsed["totals"] == dict(files=2, bytes=15, objects=1, object_bytes=5, database_bytes=10)
 
-    def test_any_altered_value_is_detected(self):
-        data = json.loads(sets.serialize_manifest(manifest()))
+    def test_any_altered_value_is_detected(self, sample_manifest):
+        data = json.loads(sets.serialize_manifest(sample_manifest()))
         data["files"][0]["sha256"] = "f" * 64
         with pytest.raises(BackupError, match="checksum"):
             sets.parse_manifest(json.dumps(data))
 
-    def test_flipped_byte_is_detected(self):
-        data = bytearray(sets.serialize_manifest(manifest()))
+    def test_flipped_byte_is_detected(self, sample_manifest):
+        data = bytearray(sets.serialize_manifest(sample_manifest()))
         position = data.index(b'"size": 10') + len('"size": 1')
         data[position] = ord("1")
         with pytest.raises(BackupError):
@@ -102,12 +88,12 @@ class TestManifest:
         with pytest.raises(BackupError, match="not valid JSON"):
             sets.parse_manifest(b"{\x00")
 
-    def test_other_id(self):
+    def test_other_id(self, sample_manifest):
         with pytest.raises(BackupError, match="another backup id"):
-            sets.parse_manifest(sets.serialize_manifest(manifest()), "20261126T061501Z")
+            sets.parse_manifest(sets.serialize_manifest(sample_manifest()), "20261126T061501Z")
 
-    def test_status_must_be_complete(self):
-        data = manifest()
+    def test_status_must_be_complete(self, sample_manifest):
+        data = sample_manifest()
         data.pop("checksum")
         data["status"] = "running"
         resealed = sets.build_manifest  # the checksum is recomputed the way backup does
@@ -118,8 +104,8 @@ class TestManifest:
         with pytest.raises(BackupError, match="not complete"):
             sets.parse_manifest(json.dumps(body))
 
-    def test_path_escape_is_refused(self):
-        data = manifest()
+    def test_path_escape_is_refused(self, sample_manifest):
+        data = sample_manifest()
         data.pop("checksum")
         data["files"][1]["path"] = "../outside"
         import hashlib
@@ -170,48 +156,3 @@ class TestRetention:
         a, b, c = ids(48, 2, 1)
         listed = [(a, False), (b, False), (c, True)]
         assert sets.select_for_deletion(listed, incomplete_grace=86400, now=NOW) == [a]
-
-
-class TestLocations:
-    def test_s3(self):
-        assert sets.parse_location("s3://backups/a//b/") == ("s3", "backups", "a/b")
-        assert sets.parse_location("s3://backups") == ("s3", "backups", "")
-
-    def test_directory(self):
-        assert sets.parse_location("/srv/backups/../b") == ("dir", "/srv/b", None)
-
-    @pytest.mark.parametrize("text,reason", [
-        ("relative/dir", "absolute"), ("gs://bucket/x", "only s3://"), ("s3://Bad_Bucket/x", "bucket name"),
-        ("", "s3:// URL or a directory"), ("s3://", "bucket name"),
-    ])
-    def test_bad(self, text, reason):
-        with pytest.raises(ParameterError, match=reason):
-            sets.parse_location(text)
-
-
-class TestDirectoryStore:
-    def test_write_claim_list_and_describe(self, tmp_path):
-        store = sets.DirectoryStore(str(tmp_path / "sets"))
-        store.ensure()
-        assert store.claim("20261126T061500Z")
-        assert not store.claim("20261126T061500Z")
-        size, digest = store.write_stream("20261126T061500Z", "objects/mlflow/a~", io.BytesIO(b"hello"))
-        assert size == 5
-        assert digest == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        (info, parsed), = sets.list_sets(store)
-        assert info["status"] == "incomplete" and parsed is None
-        store.write_bytes("20261126T061500Z", sets.MANIFEST, sets.serialize_manifest(manifest()))
-        (info, parsed), = sets.list_sets(store)
-        assert info["status"] == "complete" and info["objects"] == 1
-        assert sets.resolve_set(store, "latest")[0] == "20261126T061500Z"
-
-    def test_verify_files_reports_a_flipped_byte(self, tmp_path):
-        store = sets.DirectoryStore(str(tmp_path))
-        store.claim("20261126T061500Z")
-        _size, digest = store.write_stream("20261126T061500Z", "database/x.dump", io.BytesIO(b"abcdef"))
-        entry = dict(path="database/x.dump", size=6, sha256=digest)
-        assert sets.verify_files(store, "20261126T061500Z", [entry]) == []
-        with open(store.local_path("20261126T061500Z", "database/x.dump"), "r+b") as handle:
-            handle.write(b"A")
-        assert sets.verify_files(store, "20261126T061500Z", [entry]) == [
-            "database/x.dump does not match its sha256"]

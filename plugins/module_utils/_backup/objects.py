@@ -24,14 +24,10 @@ import base64
 import binascii
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError
-from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
-from ansible_collections.mlops.stack.plugins.module_utils._backup_set import (
-    HashingReader,
-    hash_stream,
-    key_from_path,
-    object_path,
-)
+from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, S3Error
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import s3_call, s3_errors
+from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import key_from_path, object_path
+from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import HashingReader, hash_stream
 
 try:
     from boto3.s3.transfer import TransferConfig
@@ -43,6 +39,7 @@ MB = 1024 * 1024
 MAX_COPY_OBJECT = 5 * 1024 * MB
 # Codes of a body refused for not matching its checksum header.
 CHECKSUM_MISMATCH = ("XAmzContentChecksumMismatch", "BadDigest", "InvalidDigest")
+DELETE_BATCH = 1000
 
 
 def transfer_config(multipart_threshold_mb=64, multipart_chunk_mb=16):
@@ -97,51 +94,32 @@ def same_account(first, second):
             and (first.get("access_key") or "") == (second.get("access_key") or ""))
 
 
-def _s3_failure(what, error):
-    if s3_utils.is_s3_error(error):
-        return BackupError("%s: %s" % (what, s3_utils.describe_client_error(error)))
-    return None
-
-
 def bucket_exists(client, bucket):
-    try:
-        client.head_bucket(Bucket=bucket)
-        return True
-    except Exception as error:  # pylint: disable=broad-except
-        if s3_utils.error_code(error) in ("404", "NoSuchBucket", "NotFound"):
-            return False
-        failure = _s3_failure("cannot reach bucket %s" % bucket, error)
-        if failure:
-            raise failure
-        raise
+    return s3_call("read bucket %s" % bucket, client.head_bucket, missing=None, Bucket=bucket) is not None
 
 
 def list_objects(client, bucket):
     """Every object of bucket as dicts with Key and Size."""
-    try:
-        paginator = client.get_paginator("list_objects_v2")
-        objects = []
-        for page in paginator.paginate(Bucket=bucket):
+    objects = []
+    with s3_errors("list bucket %s" % bucket):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             objects.extend(dict(Key=o["Key"], Size=o["Size"]) for o in page.get("Contents", []))
-        return objects
-    except Exception as error:  # pylint: disable=broad-except
-        failure = _s3_failure("cannot list bucket %s" % bucket, error)
-        if failure:
-            raise failure
-        raise
+    return objects
 
 
 def bucket_holds_data(client, bucket):
-    try:
-        page = client.list_objects_v2(Bucket=bucket, MaxKeys=1)
-        return page.get("KeyCount", 0) > 0
-    except Exception as error:  # pylint: disable=broad-except
-        if s3_utils.error_code(error) == "NoSuchBucket":
-            return False
-        failure = _s3_failure("cannot list bucket %s" % bucket, error)
-        if failure:
-            raise failure
-        raise
+    page = s3_call("list bucket %s" % bucket, client.list_objects_v2, missing=None, Bucket=bucket, MaxKeys=1)
+    return bool(page) and page.get("KeyCount", 0) > 0
+
+
+def list_buckets(client, buckets):
+    """[(bucket, objects)] of buckets, each of which must exist."""
+    listing = []
+    for bucket in buckets:
+        if not bucket_exists(client, bucket):
+            raise BackupError("artifact bucket %s does not exist" % bucket)
+        listing.append((bucket, list_objects(client, bucket)))
+    return listing
 
 
 def _run_parallel(function, items, workers):
@@ -165,11 +143,7 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
     ``listing`` is the [(bucket, objects)] the caller already listed, if any.
     """
     if listing is None:
-        listing = []
-        for bucket in buckets:
-            if not bucket_exists(source_client, bucket):
-                raise BackupError("artifact bucket %s does not exist" % bucket)
-            listing.append((bucket, list_objects(source_client, bucket)))
+        listing = list_buckets(source_client, buckets)
     tasks = []
     summaries = []
     for bucket, objects in listing:
@@ -181,23 +155,15 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
     def copy_one(task):
         bucket, obj = task
         path = object_path(bucket, obj["Key"])
-        try:
+        with s3_errors("copy s3://%s/%s" % (bucket, obj["Key"])):
             if server_side:
                 size, digest = _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config)
             else:
                 body = source_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
                 try:
-                    if store.kind == "s3":
-                        size, digest = store.write_stream(backup_id, path, body, transfer_config=config)
-                    else:
-                        size, digest = store.write_stream(backup_id, path, body)
+                    size, digest = store.write_stream(backup_id, path, body, transfer_config=config)
                 finally:
                     body.close()
-        except Exception as error:  # pylint: disable=broad-except
-            failure = _s3_failure("cannot copy s3://%s/%s" % (bucket, obj["Key"]), error)
-            if failure:
-                raise failure
-            raise
         if size != obj["Size"]:
             raise BackupError("s3://%s/%s changed while it was copied (%d bytes, listed %d)"
                               % (bucket, obj["Key"], size, obj["Size"]))
@@ -215,6 +181,14 @@ def _copied(client, bucket, key, response=None):
     return head["ContentLength"], digest or hex_from_checksum(head.get("ChecksumSHA256"))
 
 
+def _hash_object(client, bucket, key):
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return hash_stream(body)
+    finally:
+        body.close()
+
+
 def _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config):
     """Server-side copy into the set; (size, sha256) of what the set holds."""
     destination_key = store.key(backup_id, path)
@@ -228,11 +202,7 @@ def _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config):
     else:
         source_client.copy(dict(Bucket=bucket, Key=obj["Key"]), store.bucket, destination_key, Config=config)
     # The endpoint computed no full-object sha256: hash the copy the set holds.
-    body = store.client.get_object(Bucket=store.bucket, Key=destination_key)["Body"]
-    try:
-        return hash_stream(body)
-    finally:
-        body.close()
+    return _hash_object(store.client, store.bucket, destination_key)
 
 
 def restore_objects(store, backup_id, entries, target_client, bucket_map, server_side, workers, config):
@@ -251,47 +221,53 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
         bucket, key = key_from_path(entry["path"])
         target = bucket_map.get(bucket, bucket)
         try:
-            if server_side:
-                _restore_copy(store, backup_id, entry, target_client, target, key, config)
-            elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < MAX_COPY_OBJECT:
-                # One streamed PUT from the file (botocore seeks back on a retry),
-                # checked whole by the server: no part is hashed here to sign it.
-                header = checksum_header(entry["sha256"])
-                stream = store.open_read(backup_id, entry["path"])
-                try:
-                    response = target_client.put_object(Bucket=target, Key=key, Body=stream,
-                                                        ChecksumSHA256=header)
-                finally:
-                    stream.close()
-                if response.get("ChecksumSHA256") != header:
-                    # The endpoint did not confirm that it checked the sha256:
-                    # check what it stored.
-                    body = target_client.get_object(Bucket=target, Key=key)["Body"]
-                    try:
-                        size, digest = hash_stream(body)
-                    finally:
-                        body.close()
-                    if size != entry["size"] or digest != entry["sha256"]:
-                        raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
-            else:
-                stream = store.open_read(backup_id, entry["path"])
-                reader = HashingReader(stream)
-                try:
-                    target_client.upload_fileobj(reader, target, key, Config=config)
-                finally:
-                    stream.close()
-                if reader.size != entry["size"] or reader.hexdigest() != entry["sha256"]:
-                    raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
-        except Exception as error:  # pylint: disable=broad-except
-            if s3_utils.error_code(error) in CHECKSUM_MISMATCH:
-                raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
-            failure = _s3_failure("cannot restore s3://%s/%s" % (target, key), error)
-            if failure:
-                raise failure
+            with s3_errors("restore s3://%s/%s" % (target, key)):
+                if server_side:
+                    _restore_copy(store, backup_id, entry, target_client, target, key, config)
+                elif store.local_path(backup_id, entry["path"]) is not None and entry["size"] < MAX_COPY_OBJECT:
+                    _restore_put(store, backup_id, entry, target_client, target, key)
+                else:
+                    _restore_stream(store, backup_id, entry, target_client, target, key, config)
+        except S3Error as error:
+            if error.code in CHECKSUM_MISMATCH:
+                raise _changed(entry)
             raise
         return target, key
 
     return _run_parallel(restore_one, ordered, workers)
+
+
+def _changed(entry):
+    return BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
+
+
+def _restore_put(store, backup_id, entry, target_client, target, key):
+    """One streamed PUT from the set's file, checked whole by the server.
+
+    botocore seeks back on a retry; no part is hashed here to sign it.
+    """
+    header = checksum_header(entry["sha256"])
+    stream = store.open_read(backup_id, entry["path"])
+    try:
+        response = target_client.put_object(Bucket=target, Key=key, Body=stream, ChecksumSHA256=header)
+    finally:
+        stream.close()
+    # An endpoint that did not confirm it checked the sha256: check what it stored.
+    if response.get("ChecksumSHA256") != header:
+        if _hash_object(target_client, target, key) != (entry["size"], entry["sha256"]):
+            raise _changed(entry)
+
+
+def _restore_stream(store, backup_id, entry, target_client, target, key, config):
+    """Stream an object of the set to the target, hashing it on the way."""
+    stream = store.open_read(backup_id, entry["path"])
+    reader = HashingReader(stream)
+    try:
+        target_client.upload_fileobj(reader, target, key, Config=config)
+    finally:
+        stream.close()
+    if reader.size != entry["size"] or reader.hexdigest() != entry["sha256"]:
+        raise _changed(entry)
 
 
 def _restore_copy(store, backup_id, entry, target_client, target, key, config):
@@ -308,31 +284,22 @@ def _restore_copy(store, backup_id, entry, target_client, target, key, config):
         raise BackupError("s3://%s/%s has %d bytes after the copy, the set %d"
                           % (target, key, size, entry["size"]))
     if digest is not None and digest != entry["sha256"]:
-        raise BackupError("%s changed while it was restored (sha256 mismatch)" % entry["path"])
+        raise _changed(entry)
 
 
 def delete_extra_objects(client, bucket, keep_keys):
     """Delete the objects of bucket not in keep_keys; return how many went."""
     extra = [o["Key"] for o in list_objects(client, bucket) if o["Key"] not in keep_keys]
-    try:
-        for start in range(0, len(extra), 1000):
-            batch = [dict(Key=k) for k in extra[start:start + 1000]]
+    with s3_errors("delete extra objects of %s" % bucket):
+        for start in range(0, len(extra), DELETE_BATCH):
+            batch = [dict(Key=k) for k in extra[start:start + DELETE_BATCH]]
             client.delete_objects(Bucket=bucket, Delete=dict(Objects=batch, Quiet=True))
-    except Exception as error:  # pylint: disable=broad-except
-        failure = _s3_failure("cannot delete extra objects of %s" % bucket, error)
-        if failure:
-            raise failure
-        raise
     return len(extra)
 
 
 def create_bucket(client, bucket):
     try:
-        client.create_bucket(Bucket=bucket)
-    except Exception as error:  # pylint: disable=broad-except
-        if s3_utils.error_code(error) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            return
-        failure = _s3_failure("cannot create bucket %s" % bucket, error)
-        if failure:
-            raise failure
-        raise
+        s3_call("create bucket %s" % bucket, client.create_bucket, Bucket=bucket)
+    except S3Error as error:
+        if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: mlops.stack contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the backup module does: validate, plan, run, report.
+
+Validation raises before anything is read; the plan reads the database,
+the buckets and the destination and changes nothing (check mode stops
+there); the run claims a backup id, writes the set (the dump and the object
+copies side by side), seals it with its manifest and applies retention.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
+from ansible_collections.mlops.stack.plugins.module_utils._backup import database as db
+from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
+from ansible_collections.mlops.stack.plugins.module_utils._backup import objects
+from ansible_collections.mlops.stack.plugins.module_utils._backup.params import (
+    check_database_access,
+    rate,
+    rounded,
+)
+from ansible_collections.mlops.stack.plugins.module_utils._backup.stores import (
+    BUCKET_NAME,
+    list_sets,
+    open_store,
+    parse_location,
+)
+from ansible_collections.mlops.stack.plugins.module_utils.common import COLLECTION_VERSION
+from ansible_collections.mlops.stack.plugins.module_utils.errors import (
+    BackupError,
+    ParameterError,
+    StackError,
+    failure_of,
+)
+
+
+class Retention(object):
+    """Which sets retention removes once a new set is complete."""
+
+    def __init__(self, keep_last=None, keep_within=None, incomplete_grace=None):
+        self.keep_last = keep_last
+        self.keep_within = keep_within
+        self.incomplete_grace = incomplete_grace
+
+    def doomed(self, store, new_id):
+        """Ids to delete from store, new_id counting as its newest complete set."""
+        if self.keep_last is None and self.keep_within is None and self.incomplete_grace is None:
+            return []
+        listed = [(info["id"], info["status"] == "complete") for info, _m in list_sets(store)
+                  if info["id"] != new_id]
+        listed.append((new_id, True))
+        return sets.select_for_deletion(listed, self.keep_last, self.keep_within, self.incomplete_grace)
+
+
+class BackupPlan(object):
+    """Everything a backup run needs, read before anything is written."""
+
+    def __init__(self, params, store, source_client, pg):
+        self.params = params
+        self.store = store
+        self.source_client = source_client
+        self.pg = pg
+        self.database = None
+        self.listing = []
+        self.server_side = False
+        self.versions = dict(collection=COLLECTION_VERSION)
+        self.started = sets.utcnow()
+        self.clock = time.time()
+        self.config = objects.transfer_config(params["multipart_threshold_mb"], params["multipart_chunk_mb"])
+
+    def summary(self):
+        return dict(database=self.database["name"], database_size=self.database["size"],
+                    object_count=sum(len(items) for _b, items in self.listing),
+                    object_bytes=sum(o["Size"] for _b, items in self.listing for o in items),
+                    buckets=self.params["buckets"], server_side_copy=self.server_side)
+
+
+def run_backup(module):
+    retention = validate(module.params)
+    plan, reachable = make_plan(module)
+    summary = plan.summary()
+    if module.check_mode:
+        # Count the set this run would add, as the real run does.
+        would_delete = retention.doomed(plan.store, sets.new_backup_id()) if reachable else []
+        return dict(changed=True, backup_id=None, location=plan.store.url, plan=summary, deleted=would_delete,
+                    msg="Would back up database %s (%d bytes) and %d objects (%d bytes)"
+                    % (summary["database"], summary["database_size"], summary["object_count"],
+                       summary["object_bytes"]))
+    result = run(plan)
+    with failure_of("apply retention at %s" % plan.store.url):
+        deleted = retention.doomed(plan.store, result["backup_id"])
+        for doomed in deleted:
+            plan.store.delete_set(doomed)
+    result.update(changed=True, deleted=deleted, plan=summary)
+    return result
+
+
+# --- validate ----------------------------------------------------------------
+
+def validate(params):
+    """The retention the options ask for; ParameterError before anything is read."""
+    check_database_access(params)
+    if params.get("keep_last") is not None and params["keep_last"] < 1:
+        raise ParameterError("Invalid keep_last %r: it must be at least 1 (the newest "
+                             "complete set is always kept)" % params["keep_last"])
+    keep_within = sets.parse_duration(params["keep_within"]) if params.get("keep_within") else None
+    grace = sets.parse_duration(params["incomplete_grace"], "incomplete_grace")
+    for bucket in params["buckets"]:
+        if not BUCKET_NAME.match(bucket or ""):
+            raise ParameterError("Invalid bucket name %r in buckets" % bucket)
+    if len(set(params["buckets"])) != len(params["buckets"]):
+        raise ParameterError("buckets lists a bucket twice")
+    parse_location(params["destination"])
+    return Retention(params.get("keep_last"), keep_within, grace)
+
+
+# --- plan --------------------------------------------------------------------
+
+def make_plan(module):
+    """(BackupPlan, whether the destination exists yet); reads, never writes."""
+    params = module.params
+    source = s3_utils.s3_connection(params)
+    destination = s3_utils.location_connection(params, "destination")
+    module.hide(destination.get("secret_key"))
+    with failure_of("open backup destination"):
+        store = open_store(params["destination"], destination)
+        source_client = s3_utils.s3_client(source, max_pool_connections=params["workers"] + 4)
+    plan = BackupPlan(params, store, source_client, db.postgres_access(params))
+    with failure_of("back up database %s" % params["database"]):
+        server_major, plan.versions["postgresql_server"] = plan.pg.server_version()
+        if plan.pg.where == "local":
+            plan.pg.check_client("pg_dump", server_major, "the server")
+        plan.database = db.describe_database(plan.pg, params["database"])
+    try:
+        plan.versions["mlflow_schema"] = db.schema_revision(plan.pg, params["database"])
+    except StackError:
+        plan.versions["mlflow_schema"] = None
+        module.warn("Database %s has no alembic_version table: is it an MLflow database?" % params["database"])
+    with failure_of("back up artifacts"):
+        plan.listing = objects.list_buckets(source_client, params["buckets"])
+        reachable = store.check_reachable()
+    plan.server_side = store.kind == "s3" and objects.same_account(source, destination)
+    return plan, reachable
+
+
+# --- run ---------------------------------------------------------------------
+
+def run(plan):
+    """Claim an id and write the set; an interrupted set is removed again."""
+    store = plan.store
+    with failure_of("write backup to %s" % store.url):
+        store.ensure()
+        backup_id = claim(store)
+    try:
+        with failure_of("back up to %s" % store.location_of(backup_id)):
+            return write_set(plan, backup_id)
+    except BaseException:
+        # An interrupted set has no manifest and never counts; remove it now.
+        discard(store, backup_id)
+        raise
+
+
+def claim(store):
+    now = sets.utcnow()
+    for sequence in range(0, 100):
+        backup_id = sets.new_backup_id(now, sequence)
+        if sequence == 1:
+            continue
+        if store.claim(backup_id):
+            return backup_id
+    raise BackupError("no free backup id for %s" % sets.new_backup_id(now))
+
+
+def discard(store, backup_id):
+    try:
+        store.delete_set(backup_id)
+    except Exception:  # pylint: disable=broad-except
+        pass  # left incomplete: never listed as complete, and retention cleans it
+
+
+def write_set(plan, backup_id):
+    """Dump the database and copy the objects side by side, then seal the set."""
+    objects_clock = time.time()
+    # pg_dump and pg_restore are other processes; boto3 waits on sockets.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dumping = pool.submit(dump_database, plan, backup_id)
+        try:
+            files, buckets = objects.backup_objects(
+                plan.source_client, plan.params["buckets"], plan.store, backup_id, plan.server_side,
+                plan.params["workers"], plan.config, listing=plan.listing)
+        except BaseException:
+            # Let the dump end before the set is discarded; its own error is secondary.
+            try:
+                dumping.result()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            raise
+        objects_seconds = time.time() - objects_clock
+        dump = dumping.result()
+    files.append(dict(path=dump["path"], size=dump["size"], sha256=dump["sha256"]))
+    seconds = dict(database=dump["seconds"], objects=objects_seconds, total=time.time() - plan.clock)
+    durations = rounded(**seconds)
+    database = dict(name=plan.database["name"], owner=plan.database["owner"], encoding=plan.database["encoding"],
+                    file=dump["path"], format="custom", pg_dump_major=dump["major"])
+    manifest = sets.build_manifest(backup_id, plan.started, sets.utcnow(), plan.versions, database,
+                                   buckets, files, durations)
+    plan.store.write_bytes(backup_id, sets.MANIFEST, sets.serialize_manifest(manifest))
+    return report(plan, backup_id, manifest, seconds)
+
+
+def dump_database(plan, backup_id):
+    """Stream the dump into the set; dict(path, size, sha256, major, seconds)."""
+    clock = time.time()
+    path = "database/%s.dump" % plan.database["name"]
+    size, digest = plan.pg.dump(plan.database["name"], lambda reader: plan.store.write_stream(
+        backup_id, path, reader, transfer_config=plan.config))
+    _program, major, plan.versions["pg_dump"] = plan.pg.tool_version("pg_dump")
+    if plan.params["validate_dump"] and plan.pg.where == "local":
+        stream = plan.store.open_read(backup_id, path)
+        try:
+            plan.pg.validate(stream)
+        finally:
+            stream.close()
+    return dict(path=path, size=size, sha256=digest, major=major, seconds=time.time() - clock)
+
+
+# --- report ------------------------------------------------------------------
+
+def report(plan, backup_id, manifest, seconds):
+    """The module's result for a complete set; seconds are the unrounded durations."""
+    totals = manifest["totals"]
+    return dict(
+        backup_id=backup_id, location=plan.store.location_of(backup_id), status="complete",
+        database_bytes=totals["database_bytes"], object_count=totals["objects"],
+        object_bytes=totals["object_bytes"], total_bytes=totals["bytes"],
+        durations=manifest["durations"], server_side_copy=plan.server_side, versions=plan.versions,
+        throughput_mb_s=dict(total=rate(totals["bytes"], seconds["total"]),
+                             database=rate(totals["database_bytes"], seconds["database"]),
+                             objects=rate(totals["object_bytes"], seconds["objects"])),
+    )
