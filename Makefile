@@ -23,6 +23,7 @@ integration:
 	$(PYTEST) -q tests/integration
 
 lint:
+	ruff check .
 	yamllint -s .
 	ansible-lint --profile production --offline
 	shellcheck -x scripts/*.sh scripts/cluster/*.sh roles/*/files/*.sh images/*/*.sh .ci/run

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
-from services import MinioServer, MlflowServer, PostgresServer, TOOLS_BIN, run_module  # noqa: E402
+from services import TOOLS_BIN, MinioServer, MlflowServer, PostgresServer, run_module  # noqa: E402
 
 MIB = 1024 * 1024
 

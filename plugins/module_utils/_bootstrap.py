@@ -52,7 +52,7 @@ def _identifier(value, option):
     length = len(value.encode("utf-8"))
     if length > IDENTIFIER_MAX_BYTES:
         raise ParameterError("name %r is %d bytes long; PostgreSQL allows at most %d"
-            % (value, length, IDENTIFIER_MAX_BYTES), action="validate %s" % option)
+                             % (value, length, IDENTIFIER_MAX_BYTES), action="validate %s" % option)
     return value
 
 
@@ -133,7 +133,8 @@ def _no_duplicates(items, what):
     seen = {}
     for item in items:
         if item["name"] in seen:
-            raise ParameterError("%s %r is already given by %s" % (what, item["name"], seen[item["name"]]), action="validate %s" % item["option"])
+            raise ParameterError("%s %r is already given by %s" % (what, item["name"], seen[item["name"]]),
+                                 action="validate %s" % item["option"])
         seen[item["name"]] = item["option"]
 
 
@@ -156,7 +157,7 @@ class Session(object):
                 cursor.execute(query, params)
                 return cursor.fetchall()
         except psycopg.Error as error:
-            raise PostgresError(first_line(error), action=what)
+            raise PostgresError(first_line(error), action=what) from error
 
     def change(self, statement, what, display=None):
         """Run a statement that changes the server."""
@@ -165,7 +166,7 @@ class Session(object):
             with self.conn.cursor() as cursor:
                 cursor.execute(statement)
         except psycopg.Error as error:
-            raise PostgresError(first_line(error), action=what)
+            raise PostgresError(first_line(error), action=what) from error
 
     def plan(self, statement, display=None):
         """Record a statement check mode cannot run (or depends on one)."""
@@ -187,7 +188,7 @@ class Session(object):
             with self.conn.transaction(force_rollback=self.check_mode and outermost):
                 yield
         except psycopg.Error as error:
-            raise PostgresError(first_line(error), action="commit the transaction")
+            raise PostgresError(first_line(error), action="commit the transaction") from error
 
 
 # --------------------------------------------------------------------------
@@ -359,7 +360,8 @@ class Bootstrap(object):
                 (sorted(wanted),), "read available extensions")
             missing = sorted(wanted - set(row["name"] for row in rows))
             if missing:
-                raise ParameterError("not available on the server: %s" % ", ".join(missing), action="validate extensions")
+                raise ParameterError("not available on the server: %s" % ", ".join(missing),
+                                     action="validate extensions")
         known = set(self.role_names)
         others = set(grant["role"] for grant in self.desired["grants"]) - known
         others.update(database["owner"] for database in self.desired["databases"])
@@ -368,13 +370,15 @@ class Bootstrap(object):
             existing = read_roles(server, sorted(others))
             missing = sorted(others - set(existing))
             if missing:
-                raise ParameterError("role does not exist and is not managed here: %s" % ", ".join(missing), action="validate privileges and owners")
+                raise ParameterError("role does not exist and is not managed here: %s" % ", ".join(missing),
+                                     action="validate privileges and owners")
         targets = set(grant["database"] for grant in self.desired["grants"])
         targets -= set(self.database_names)
         if targets:
             missing = sorted(targets - set(read_databases(server, sorted(targets))))
             if missing:
-                raise ParameterError("database does not exist and is not managed here: %s" % ", ".join(missing), action="validate privileges")
+                raise ParameterError("database does not exist and is not managed here: %s" % ", ".join(missing),
+                                     action="validate privileges")
 
     # -- state=present -----------------------------------------------------
 
@@ -459,7 +463,7 @@ class Bootstrap(object):
                     password.encode("utf-8"), name.encode("utf-8"), algorithm.encode("ascii")
                 ).decode("ascii")
             except psycopg.Error as error:
-                raise PostgresError(first_line(error), action="encrypt the password of role %s" % name)
+                raise PostgresError(first_line(error), action="encrypt the password of role %s" % name) from error
         self.module.hide(verifier)
         return verifier
 

@@ -81,7 +81,8 @@ def validate_name(name):
     problem = bucket_name_problem(name)
     if problem:
         raise ParameterError(
-            "%r is not a valid S3 bucket name: %s" % (name, problem), action="validate name"
+            "%r is not a valid S3 bucket name: %s" % (name, problem),
+            action="validate name",
         )
     return name
 
@@ -109,24 +110,28 @@ def validate_lifecycle(rules):
             if days is not None and days < 1:
                 raise ParameterError(
                     "%s has %s %s; days must be a whole number of 1 or more"
-                        % (where, key, days), action="validate lifecycle"
+                    % (where, key, days),
+                    action="validate lifecycle"
                 )
         if rule.get("expiration_days") is None and rule.get(
             "noncurrent_expiration_days"
         ) is None:
             raise ParameterError(
                 "%s needs expiration_days, noncurrent_expiration_days or both"
-                    % where, action="validate lifecycle"
+                % where,
+                action="validate lifecycle"
             )
         rule_id = rule.get("id") or default_rule_id(prefix)
         if len(rule_id) > MAX_RULE_ID:
             raise ParameterError(
-                "%s has an id longer than %d characters" % (where, MAX_RULE_ID), action="validate lifecycle"
+                "%s has an id longer than %d characters" % (where, MAX_RULE_ID),
+                action="validate lifecycle",
             )
         if rule_id in seen:
             raise ParameterError(
                 "%s repeats the id %r; give each rule its own id"
-                    % (where, rule_id), action="validate lifecycle"
+                % (where, rule_id),
+                action="validate lifecycle"
             )
         seen.add(rule_id)
         canonical.append(
@@ -148,7 +153,8 @@ def validate_tags(tags):
         return None
     if len(tags) > MAX_TAGS:
         raise ParameterError(
-            "%d tags given; a bucket holds at most %d" % (len(tags), MAX_TAGS), action="validate tags"
+            "%d tags given; a bucket holds at most %d" % (len(tags), MAX_TAGS),
+            action="validate tags",
         )
     result = {}
     for key, value in tags.items():
@@ -156,7 +162,8 @@ def validate_tags(tags):
         value = "" if value is None else str(value)
         if not 1 <= len(key) <= MAX_TAG_KEY:
             raise ParameterError(
-                "tag key %r must be 1 to %d characters long" % (key, MAX_TAG_KEY), action="validate tags"
+                "tag key %r must be 1 to %d characters long" % (key, MAX_TAG_KEY),
+                action="validate tags",
             )
         if key.lower().startswith("aws:"):
             raise ParameterError(
@@ -165,7 +172,8 @@ def validate_tags(tags):
         if len(value) > MAX_TAG_VALUE:
             raise ParameterError(
                 "the value of tag %r is longer than %d characters"
-                    % (key, MAX_TAG_VALUE), action="validate tags"
+                % (key, MAX_TAG_VALUE),
+                action="validate tags"
             )
         result[key] = value
     return result
@@ -176,7 +184,8 @@ def validate_settings(params):
     validate_name(params["name"])
     if params.get("object_lock") and params.get("versioning") == "suspended":
         raise ParameterError(
-            "versioning cannot be suspended on a bucket with object_lock=true", action="validate versioning"
+            "versioning cannot be suspended on a bucket with object_lock=true",
+            action="validate versioning",
         )
     return dict(
         lifecycle=validate_lifecycle(params.get("lifecycle")),
@@ -410,8 +419,8 @@ def plan_bucket(current, params, settings):
     ):
         raise ParameterError(
             "object_lock can only be chosen when the bucket is created; "
-                "it exists with object lock %s"
-                % ("enabled" if current["object_lock"] else "disabled"), action="update bucket %s" % name
+            "it exists with object lock %s" % ("enabled" if current["object_lock"] else "disabled"),
+            action="update bucket %s" % name,
         )
 
     versioning = params.get("versioning")
@@ -419,7 +428,8 @@ def plan_bucket(current, params, settings):
         if versioning == "suspended" and after["object_lock"]:
             raise ParameterError(
                 "versioning cannot be suspended on bucket %s: it has object lock"
-                    % name, action="validate versioning"
+                % name,
+                action="validate versioning"
             )
         after["versioning"] = versioning
         changes.append("set versioning to %s" % versioning)

@@ -213,7 +213,8 @@ def remove_bucket(module, service, current):
         if not module.params["force"]:
             raise ParameterError(
                 "the bucket is not empty; set force=true to delete it with "
-                    "every object version in it", action="delete bucket %s" % name
+                "every object version in it",
+                action="delete bucket %s" % name
             )
         changes.append("delete every object version")
     changes.append("delete bucket")

@@ -31,7 +31,7 @@ def kubernetes_client(kubeconfig=None, context=None):
             return kubernetes.client.ApiClient()
         return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
     except Exception as error:  # pylint: disable=broad-except
-        raise KubernetesError("cannot load Kubernetes configuration: %s" % error)
+        raise KubernetesError("cannot load Kubernetes configuration: %s" % error) from error
 
 
 def open_exec(api_client, pod, namespace, command, container=None, stdin=False):
@@ -46,4 +46,4 @@ def open_exec(api_client, pod, namespace, command, container=None, stdin=False):
         return k8s_stream(CoreV1Api(api_client).connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
     except Exception as error:  # pylint: disable=broad-except
         reason = getattr(error, "reason", None) or str(error)
-        raise KubernetesError("cannot exec in pod %s/%s: %s" % (namespace, pod, reason))
+        raise KubernetesError("cannot exec in pod %s/%s: %s" % (namespace, pod, reason)) from error

@@ -89,7 +89,7 @@ def connect(connection, dbname=None, autocommit=False):
     except psycopg.Error as error:
         raise PostgresError(
             first_line(error), action="connect to PostgreSQL at %s:%s" % (kwargs["host"], kwargs["port"]),
-        )
+        ) from error
 
 
 def first_line(error):

@@ -140,7 +140,7 @@ def s3_errors(action):
     try:
         yield
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise S3Error(describe_client_error(error), action=action, code=error_code(error))
+        raise S3Error(describe_client_error(error), action=action, code=error_code(error)) from error
 
 
 def s3_call(action, method, missing=RAISE, **kwargs):
@@ -189,4 +189,4 @@ def s3_client(connection, max_pool_connections=16):
             config=config,
         )
     except (botocore.exceptions.BotoCoreError, ValueError) as error:
-        raise S3Error(describe_client_error(error), action="create S3 client")
+        raise S3Error(describe_client_error(error), action="create S3 client") from error

@@ -257,9 +257,9 @@ def run_module(module, args, check=False, diff=False, env=None):
                                    check=False)
         try:
             report = json.loads(completed.stdout)
-        except ValueError:
+        except ValueError as error:
             raise AssertionError("ansible-playbook gave no JSON (rc=%d):\n%s\n%s"
-                                 % (completed.returncode, completed.stdout, completed.stderr))
+                                 % (completed.returncode, completed.stdout, completed.stderr)) from error
         result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
         result.setdefault("failed", False)
         result.setdefault("changed", False)

@@ -471,11 +471,11 @@ def test_object_not_matching_the_manifest_is_refused_by_the_server(minio, tmp_pa
     collections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".tools", "collections")
     if os.path.abspath(collections) not in [os.path.abspath(p) for p in sys.path]:
         sys.path.insert(0, collections)
-    from ansible_collections.mlops.stack.plugins.module_utils import _backup_set as sets
-    from ansible_collections.mlops.stack.plugins.module_utils import _objects as objects
+    from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
+    from ansible_collections.mlops.stack.plugins.module_utils._backup import objects, stores
     from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError
 
-    store = sets.DirectoryStore(str(tmp_path))
+    store = stores.DirectoryStore(str(tmp_path))
     store.claim("20261126T061500Z")
     path = sets.object_path("checked", "a/b.bin")
     size, digest = store.write_stream("20261126T061500Z", path, io.BytesIO(b"original"))

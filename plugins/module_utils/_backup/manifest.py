@@ -181,7 +181,7 @@ def parse_manifest(data, backup_id=None):
     try:
         manifest = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except ValueError as error:
-        raise BackupError("%s is not valid JSON (%s)" % (where, error))
+        raise BackupError("%s is not valid JSON (%s)" % (where, error)) from error
     if not isinstance(manifest, dict):
         raise BackupError("%s is not a JSON object" % where)
     body = dict(manifest)

@@ -24,10 +24,10 @@ import base64
 import binascii
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, S3Error
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import s3_call, s3_errors
 from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import key_from_path, object_path
 from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import HashingReader, hash_stream
+from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, S3Error
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import s3_call, s3_errors
 
 try:
     from boto3.s3.transfer import TransferConfig
@@ -230,7 +230,7 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
                     _restore_stream(store, backup_id, entry, target_client, target, key, config)
         except S3Error as error:
             if error.code in CHECKSUM_MISMATCH:
-                raise _changed(entry)
+                raise _changed(entry) from error
             raise
         return target, key
 

@@ -43,7 +43,7 @@ class LocalPostgres(PostgresClient):
             if not autocommit:
                 conn.commit()
         except pg_utils.psycopg.Error as error:
-            raise PostgresError(pg_utils.first_line(error))
+            raise PostgresError(pg_utils.first_line(error)) from error
         finally:
             conn.close()
 

@@ -108,7 +108,7 @@ class DirectoryStore(object):
             os.makedirs(self.root)
         except OSError as error:
             if error.errno != errno.EEXIST:
-                raise BackupError("cannot create directory %s: %s" % (self.root, error.strerror))
+                raise BackupError("cannot create directory %s: %s" % (self.root, error.strerror)) from error
         self.check_reachable(create=True)
 
     def list_ids(self):
@@ -125,7 +125,7 @@ class DirectoryStore(object):
         except OSError as error:
             if error.errno == errno.EEXIST:
                 return False
-            raise BackupError("cannot create %s: %s" % (self._path(backup_id), error.strerror))
+            raise BackupError("cannot create %s: %s" % (self._path(backup_id), error.strerror)) from error
 
     def write_stream(self, backup_id, relative, stream, transfer_config=None):
         """Write stream to the set; return (size, sha256) of what was written."""
@@ -157,7 +157,7 @@ class DirectoryStore(object):
         try:
             return open(self._path(backup_id, relative), "rb")
         except (IOError, OSError) as error:
-            raise BackupError(error.strerror, action="read %s of backup %s" % (relative, backup_id))
+            raise BackupError(error.strerror, action="read %s of backup %s" % (relative, backup_id)) from error
 
     def local_path(self, backup_id, relative):
         return self._path(backup_id, relative)

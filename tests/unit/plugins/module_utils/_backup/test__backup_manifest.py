@@ -1,7 +1,6 @@
 """Unit tests for backup set ids, object paths, manifests and retention."""
 
 import datetime
-import io
 import json
 
 import pytest
