@@ -553,31 +553,26 @@ class Bootstrap(object):
     # -- state=absent ------------------------------------------------------
 
     def _absent(self, server, before):
-        for database in self.desired["databases"]:
-            name = database["name"]
-            if name not in before["databases"]:
-                continue
-            statement = sql.SQL("DROP DATABASE {}").format(sql.Identifier(name))
-            if self.check_mode:
-                server.plan(statement)
-            else:
-                server.change(statement, "drop database %s" % name)
+        self._drop(server, "database", [d["name"] for d in self.desired["databases"]], before["databases"])
         # Roles go after their databases; check mode cannot run DROP ROLE
         # while the databases it would own still exist.
         with server.transaction():
-            for role in reversed(self.desired["roles"]):
-                name = role["name"]
-                if name not in before["roles"]:
-                    continue
-                statement = sql.SQL("DROP ROLE {}").format(sql.Identifier(name))
-                if self.check_mode:
-                    server.plan(statement)
-                else:
-                    server.change(statement, "drop role %s" % name)
+            self._drop(server, "role", [r["name"] for r in reversed(self.desired["roles"])], before["roles"])
         if self.check_mode:
             return dict(roles={}, databases={})
         return dict(roles=read_roles(server, self.role_names),
                     databases=read_databases(server, self.database_names))
+
+    def _drop(self, server, kind, names, existing):
+        """Drop the databases or roles (kind) of names that exist."""
+        for name in names:
+            if name not in existing:
+                continue
+            statement = sql.SQL("DROP %s {}" % kind.upper()).format(sql.Identifier(name))
+            if self.check_mode:
+                server.plan(statement)
+            else:
+                server.change(statement, "drop %s %s" % (kind, name))
 
 
 @contextlib.contextmanager

@@ -103,55 +103,35 @@ class BucketService(object):
     def apply(self, current, after):
         """Make the bucket match after, touching only what differs."""
         name = after["name"]
-        what = "set %%s of bucket %s" % name
         if not current["exists"]:
             kwargs = dict(Bucket=name)
             if after["object_lock"]:
                 kwargs["ObjectLockEnabledForBucket"] = True
             self._call("create bucket %s" % name, "create_bucket", **kwargs)
-
         if after["versioning"] != current["versioning"]:
-            self._call(
-                what % "versioning", "put_bucket_versioning", Bucket=name,
-                VersioningConfiguration=dict(Status=after["versioning"].capitalize()),
-            )
-
-        if [_bucket.public_rule(r) for r in after["lifecycle"]] != [
-            _bucket.public_rule(r) for r in current["lifecycle"]
-        ]:
-            if after["lifecycle"]:
-                self._call(
-                    what % "lifecycle", "put_bucket_lifecycle_configuration",
-                    Bucket=name,
-                    LifecycleConfiguration=dict(
-                        Rules=[_bucket.rule_to_s3(rule) for rule in after["lifecycle"]]
-                    ),
-                )
-            else:
-                self._call(what % "lifecycle", "delete_bucket_lifecycle", Bucket=name)
-
+            self._set(name, "versioning", ("put_bucket_versioning", None), "VersioningConfiguration",
+                      dict(Status=after["versioning"].capitalize()))
+        if _rules(after) != _rules(current):
+            rules = [_bucket.rule_to_s3(rule) for rule in after["lifecycle"]]
+            self._set(name, "lifecycle", ("put_bucket_lifecycle_configuration", "delete_bucket_lifecycle"),
+                      "LifecycleConfiguration", dict(Rules=rules) if rules else None)
         if after["policy"] != current["policy"]:
-            if after["policy_document"]:
-                self._call(
-                    what % "anonymous access", "put_bucket_policy", Bucket=name,
-                    Policy=json.dumps(after["policy_document"]),
-                )
-            else:
-                self._call(what % "anonymous access", "delete_bucket_policy", Bucket=name)
-
+            document = after["policy_document"]
+            self._set(name, "anonymous access", ("put_bucket_policy", "delete_bucket_policy"),
+                      "Policy", json.dumps(document) if document else None)
         if after["tags"] != current["tags"]:
-            if after["tags"]:
-                self._call(
-                    what % "tags", "put_bucket_tagging", Bucket=name,
-                    Tagging=dict(
-                        TagSet=[
-                            dict(Key=key, Value=value)
-                            for key, value in sorted(after["tags"].items())
-                        ]
-                    ),
-                )
-            else:
-                self._call(what % "tags", "delete_bucket_tagging", Bucket=name)
+            tags = [dict(Key=key, Value=value) for key, value in sorted(after["tags"].items())]
+            self._set(name, "tags", ("put_bucket_tagging", "delete_bucket_tagging"),
+                      "Tagging", dict(TagSet=tags) if tags else None)
+
+    def _set(self, name, setting, methods, key, value):
+        """Put one setting of the bucket, or delete it when value is None."""
+        put, delete = methods
+        action = "set %s of bucket %s" % (setting, name)
+        if value is None:
+            self._call(action, delete, Bucket=name)
+        else:
+            self._call(action, put, Bucket=name, **{key: value})
 
     def is_empty(self, name):
         listing = self._call(
@@ -202,6 +182,11 @@ class BucketService(object):
 
     def delete(self, name):
         self._call("delete bucket %s" % name, "delete_bucket", Bucket=name)
+
+
+def _rules(bucket):
+    """The lifecycle rules of a bucket as compared: what the module reports of them."""
+    return [_bucket.public_rule(rule) for rule in bucket["lifecycle"]]
 
 
 def remove_bucket(module, service, current):

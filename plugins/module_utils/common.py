@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The module wrapper every module of the collection builds on.
 
-A module names the connection groups it uses (the doc fragments of the same
-names document them) and its own options; StackModule builds the argument
-spec from them, fails in one line when a Python library the options need is
+A module names the option groups it uses (its connections and other shared
+options; the doc fragments of the same names document them) and its own
+options; the argument spec is built from them, StackModule fails in one line when a Python library the options need is
 missing, and runs the module's function: an expected error (StackError)
 becomes "Failed to <action>: <reason>", anything else keeps its traceback.
 StackModule holds an AnsibleModule rather than subclassing it, as amazon.aws
@@ -42,32 +42,55 @@ def _pod_exec(params):
     return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("pod") else []
 
 
-# Connection groups: name -> (argument spec, libraries the given params need).
-CONNECTION_GROUPS = {
+def _none(params):
+    return []
+
+
+# Option groups, named after the doc fragments that document them:
+# name -> (argument spec, libraries the given params need).
+OPTION_GROUPS = {
     "s3_connection": (s3.s3_argument_spec, _boto3),
     "postgres_connection": (postgres.postgres_argument_spec, _database_driver),
     "postgres_client": (postgres.postgres_client_argument_spec, _pod_exec),
     "backup_location.destination": (lambda: s3.location_argument_spec("destination"), _boto3),
     "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
+    "s3_transfer": (s3.transfer_argument_spec, _none),
 }
 
 
-def argument_spec(connections, options):
-    """The connection groups' options, then the module's own."""
+def argument_spec(groups, options):
+    """The options of the groups, then the module's own."""
     spec = {}
-    for group in connections:
-        spec.update(CONNECTION_GROUPS[group][0]())
+    for group in groups:
+        spec.update(OPTION_GROUPS[group][0]())
     spec.update(options)
     return spec
 
 
-def run_module(function, action, connections, options, **kwargs):
+def run_module(function, action, groups, options, **kwargs):
     """The whole main() of a module: build it, check its libraries, run function."""
-    module = StackModule(argument_spec(connections, options), supports_check_mode=True, **kwargs)
-    for group in connections:
-        for library, import_error in CONNECTION_GROUPS[group][1](module.params):
+    module = StackModule(argument_spec(groups, options), supports_check_mode=True, **kwargs)
+    for group in groups:
+        for library, import_error in OPTION_GROUPS[group][1](module.params):
             module.require(library, import_error)
     module.run(function, action)
+
+
+class ModuleDeclaration(object):
+    """What a module is: the function it runs, the action that names its failures,
+    the option groups it uses and its own options."""
+
+    def __init__(self, function, action, options, groups=()):
+        self.function = function
+        self.action = action
+        self.groups = groups
+        self.options = options
+
+    def argument_spec(self):
+        return argument_spec(self.groups, self.options)
+
+    def main(self):
+        run_module(self.function, self.action, self.groups, self.options)
 
 
 class StackModule(object):

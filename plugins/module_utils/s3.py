@@ -80,6 +80,14 @@ def s3_connection(params, prefix=""):
     return dict((key, params.get(prefix + key)) for key in s3_argument_spec())
 
 
+def transfer_argument_spec():
+    """Options of multipart transfers, for modules that copy objects."""
+    return dict(
+        multipart_threshold_mb=dict(type="int", default=64),
+        multipart_chunk_mb=dict(type="int", default=16),
+    )
+
+
 def location_argument_spec(prefix):
     """Options naming where backup sets are kept: a directory or an S3 URL.
 

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: backup
-short_description: Take one consistent backup set of the MLflow stack
+short_description: Back up the MLflow database and artifact buckets as one consistent set
 version_added: 0.1.0
 description:
   - Writes one backup set of the stack to a directory or to an S3 URL on any endpoint.
@@ -30,13 +30,14 @@ extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.postgres_connection
   - mlops.stack.postgres_client
+  - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: Reports what would be backed up and which sets retention would remove, without writing anything.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: A backup adds a set; there is no before and after to show.
     support: none
 options:
   database:
@@ -71,16 +72,6 @@ options:
       - Objects transferred in parallel.
     type: int
     default: 8
-  multipart_threshold_mb:
-    description:
-      - Objects from this size (MiB) are transferred in parts.
-    type: int
-    default: 64
-  multipart_chunk_mb:
-    description:
-      - Size (MiB) of each part of a multipart transfer.
-    type: int
-    default: 16
   validate_dump:
     description:
       - Read the written dump back through the local C(pg_restore) to prove it is whole,
@@ -90,8 +81,6 @@ options:
     type: bool
     default: true
 notes:
-  - Check mode reports what would be backed up and which sets retention would remove,
-    without writing anything.
   - The backup id is the UTC start time, for example C(20261126T061500Z); a second set
     started within the same second gets C(-2), C(-3) and so on.
 seealso:
@@ -205,29 +194,20 @@ deleted:
 """
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup.backup import run_backup
-from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
-CONNECTIONS = ("s3_connection", "postgres_connection", "postgres_client", "backup_location.destination")
 OPTIONS = dict(
     database=dict(type="str", default="mlflow"),
-    buckets=dict(type="list", elements="str", default=["mlflow"]),
     keep_last=dict(type="int"),
     keep_within=dict(type="str"),
     incomplete_grace=dict(type="str", default="1d"),
     workers=dict(type="int", default=8),
-    multipart_threshold_mb=dict(type="int", default=64),
-    multipart_chunk_mb=dict(type="int", default=16),
     validate_dump=dict(type="bool", default=True),
+    buckets=dict(type="list", elements="str", default=["mlflow"]),
 )
-
-
-def argspec():
-    return argument_spec(CONNECTIONS, OPTIONS)
-
-
-def main():
-    run_module(run_backup, "back up the stack", CONNECTIONS, OPTIONS)
-
+MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
+    "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination"))
+argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
-    main()
+    MODULE.main()

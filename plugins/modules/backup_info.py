@@ -26,10 +26,10 @@ extends_documentation_fragment:
   - mlops.stack.backup_location.destination
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: The module never changes anything, in check mode or not.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Nothing changes, so there is nothing to compare.
     support: none
 options:
   backup_id:
@@ -169,23 +169,16 @@ backups:
 """
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup.info import run_backup_info
-from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
-CONNECTIONS = ("s3_connection", "backup_location.destination")
 OPTIONS = dict(
     backup_id=dict(type="str"),
-    verify=dict(type="bool", default=False),
     workers=dict(type="int", default=8),
+    verify=dict(type="bool", default=False),
 )
-
-
-def argspec():
-    return argument_spec(CONNECTIONS, OPTIONS)
-
-
-def main():
-    run_module(run_backup_info, "list backup sets", CONNECTIONS, OPTIONS)
-
+MODULE = ModuleDeclaration(run_backup_info, "list backup sets", OPTIONS, groups=(
+    "s3_connection", "backup_location.destination"))
+argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
-    main()
+    MODULE.main()

@@ -289,14 +289,18 @@ diff:
 
 from ansible_collections.mlops.stack.plugins.module_utils._bucket import ANONYMOUS_ACCESS
 from ansible_collections.mlops.stack.plugins.module_utils._bucket_service import manage_bucket
-from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
-CONNECTIONS = ("s3_connection",)
 OPTIONS = dict(
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     versioning=dict(type="str", choices=["enabled", "suspended"]),
     object_lock=dict(type="bool"),
+    purge_lifecycle=dict(type="bool", default=True),
+    anonymous_access=dict(type="str", choices=list(ANONYMOUS_ACCESS)),
+    tags=dict(type="dict"),
+    purge_tags=dict(type="bool", default=True),
+    force=dict(type="bool", default=False),
     lifecycle=dict(
         type="list",
         elements="dict",
@@ -307,21 +311,9 @@ OPTIONS = dict(
             noncurrent_expiration_days=dict(type="int"),
         ),
     ),
-    purge_lifecycle=dict(type="bool", default=True),
-    anonymous_access=dict(type="str", choices=list(ANONYMOUS_ACCESS)),
-    tags=dict(type="dict"),
-    purge_tags=dict(type="bool", default=True),
-    force=dict(type="bool", default=False),
 )
-
-
-def argspec():
-    return argument_spec(CONNECTIONS, OPTIONS)
-
-
-def main():
-    run_module(manage_bucket, "manage the bucket", CONNECTIONS, OPTIONS)
-
+MODULE = ModuleDeclaration(manage_bucket, "manage the bucket", OPTIONS, groups=("s3_connection",))
+argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
-    main()
+    MODULE.main()

@@ -138,10 +138,10 @@ options:
         default: []
   additional_roles:
     description:
-      - Further roles to ensure (or drop with O(state=absent)).
+      - Further roles to ensure, or to drop with O(state=absent) once the databases are dropped.
     type: list
-    elements: dict
     default: []
+    elements: dict
     suboptions:
       name:
         description:
@@ -277,9 +277,8 @@ diff:
 """
 
 from ansible_collections.mlops.stack.plugins.module_utils._bootstrap import bootstrap
-from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
-CONNECTIONS = ("postgres_connection",)
 OPTIONS = dict(
     database=dict(type="str", default="mlflow"),
     role=dict(type="str", default="mlflow"),
@@ -318,15 +317,8 @@ OPTIONS = dict(
     ),
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
-
-
-def argspec():
-    return argument_spec(CONNECTIONS, OPTIONS)
-
-
-def main():
-    run_module(bootstrap, "bootstrap the MLflow database", CONNECTIONS, OPTIONS)
-
+MODULE = ModuleDeclaration(bootstrap, "bootstrap the MLflow database", OPTIONS, groups=("postgres_connection",))
+argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
-    main()
+    MODULE.main()

@@ -25,16 +25,17 @@ description:
 author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
+  - mlops.stack.backup_location.source
   - mlops.stack.s3_connection
   - mlops.stack.postgres_connection
   - mlops.stack.postgres_client
-  - mlops.stack.backup_location.source
+  - mlops.stack.s3_transfer
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: Verifies the set and the targets and reports what would be restored, changing nothing.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: RV(replaced) lists what a restore replaces; there is no diff.
     support: none
 options:
   backup_id:
@@ -64,18 +65,7 @@ options:
       - Files verified and objects transferred in parallel.
     type: int
     default: 8
-  multipart_threshold_mb:
-    description:
-      - Objects from this size (MiB) are transferred in parts.
-    type: int
-    default: 64
-  multipart_chunk_mb:
-    description:
-      - Size (MiB) of each part of a multipart transfer.
-    type: int
-    default: 16
 notes:
-  - Check mode verifies the set and the targets and reports what would be restored.
   - Restart the MLflow server after a restore so no pooled connection refers to the
     replaced database.
 seealso:
@@ -185,27 +175,18 @@ versions:
 """
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup.restore import run_restore
-from ansible_collections.mlops.stack.plugins.module_utils.common import argument_spec, run_module
+from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
-CONNECTIONS = ("s3_connection", "postgres_connection", "postgres_client", "backup_location.source")
 OPTIONS = dict(
     backup_id=dict(type="str", default="latest"),
     database=dict(type="str"),
-    bucket_map=dict(type="dict"),
     force=dict(type="bool", default=False),
     workers=dict(type="int", default=8),
-    multipart_threshold_mb=dict(type="int", default=64),
-    multipart_chunk_mb=dict(type="int", default=16),
+    bucket_map=dict(type="dict"),
 )
-
-
-def argspec():
-    return argument_spec(CONNECTIONS, OPTIONS)
-
-
-def main():
-    run_module(run_restore, "restore the stack", CONNECTIONS, OPTIONS)
-
+MODULE = ModuleDeclaration(run_restore, "restore the stack", OPTIONS, groups=(
+    "backup_location.source", "s3_connection", "postgres_connection", "postgres_client", "s3_transfer"))
+argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
-    main()
+    MODULE.main()
