@@ -51,11 +51,8 @@ def describe_database(pg, database):
 
 
 def schema_revision(pg, database):
-    """MLflow's alembic revision of database, or None when it has none."""
-    try:
-        rows = pg.query("SELECT version_num FROM alembic_version", dbname=database)
-    except StackError:
-        return None
+    """MLflow's alembic revision of database; raises when it has no alembic_version table."""
+    rows = pg.query("SELECT version_num FROM alembic_version", dbname=database)
     return rows[0][0] if rows else None
 
 

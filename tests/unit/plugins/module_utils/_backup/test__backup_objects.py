@@ -1,10 +1,14 @@
 """Unit tests for choosing between server-side copies and streamed transfers."""
 
 import hashlib
+import io
 
 import botocore.config
+import botocore.exceptions
+import pytest
 
-from ansible_collections.mlops.stack.plugins.module_utils._backup import objects
+from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest, objects, stores
+from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, S3Error
 
 
 def test_same_endpoint_and_user_copies_server_side():
@@ -52,3 +56,38 @@ def test_payload_signing_is_skipped_only_when_the_server_checks_a_sha256():
     plain = Request({})
     objects._unsigned_when_checksummed(plain)
     assert plain.context["client_config"].s3 == {"addressing_style": "path"}
+
+
+def test_a_body_the_server_refuses_for_its_checksum_changed_since_verification(fakes, tmp_path):
+    store = stores.DirectoryStore(str(tmp_path))
+    store.claim("20261126T061500Z")
+    path = manifest.object_path("data", "a/b")
+    size, digest = store.write_stream("20261126T061500Z", path, io.BytesIO(b"original"))
+
+    class Refusing(fakes.S3):
+        def put_object(self, **kwargs):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "XAmzContentChecksumMismatch"}}, "PutObject")
+
+    entry = dict(path=path, size=size, sha256=digest)
+    with pytest.raises(BackupError, match="changed while it was restored"):
+        objects.restore_objects(store, "20261126T061500Z", [entry], Refusing({"data": {}}), {}, False, 1,
+                                objects.transfer_config())
+
+
+def test_other_failures_name_the_object(fakes, tmp_path):
+    class Denying(fakes.S3):
+        def get_object(self, **kwargs):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+
+    store = stores.DirectoryStore(str(tmp_path))
+    store.claim("20261126T061500Z")
+    with pytest.raises(S3Error, match="^Failed to copy s3://data/a/b: AccessDenied no$"):
+        objects.backup_objects(Denying({"data": {"a/b": b"x"}}), ["data"], store, "20261126T061500Z", False, 1,
+                               objects.transfer_config())
+
+
+def test_an_existing_bucket_is_kept_and_extra_objects_go(fakes):
+    client = fakes.S3({"data": {"keep": b"1", "extra": b"2"}})
+    objects.create_bucket(client, "data")
+    assert objects.delete_extra_objects(client, "data", {"keep"}) == 1
+    assert client.buckets == {"data": {"keep": b"1"}}

@@ -1,12 +1,14 @@
-"""Unit tests for where backup sets are kept: locations and the directory store."""
+"""Unit tests for where backup sets are kept: locations, the directory and the S3 store."""
 
 import io
 
+import botocore.stub
 import pytest
 
+from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
 from ansible_collections.mlops.stack.plugins.module_utils._backup import stores
-from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
+from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
 
 
 class TestLocations:
@@ -52,3 +54,72 @@ class TestDirectoryStore:
             handle.write(b"A")
         assert stores.verify_files(store, "20261126T061500Z", [entry]) == [
             "database/x.dump does not match its sha256"]
+
+
+@pytest.fixture
+def s3_store():
+    client = s3.s3_client(dict(endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b"))
+    with botocore.stub.Stubber(client) as stub:
+        yield stores.S3Store(client, "backups", "mlops", {}), stub
+        stub.assert_no_pending_responses()
+
+
+class TestS3Store:
+    def test_keys_and_locations(self, s3_store):
+        store, _stub = s3_store
+        assert store.url == "s3://backups/mlops"
+        assert store.key("20261126T061500Z", "manifest.json") == "mlops/20261126T061500Z/manifest.json"
+        assert store.location_of("20261126T061500Z") == "s3://backups/mlops/20261126T061500Z"
+
+    def test_a_missing_bucket_is_not_reachable_and_holds_no_sets(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("head_bucket", "404", http_status_code=404)
+        stub.add_client_error("list_objects_v2", "NoSuchBucket")
+        assert store.check_reachable() is False
+        assert store.list_ids() == []
+
+    def test_a_refused_bucket_is_a_failure(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("head_bucket", "403", "Forbidden", http_status_code=403)
+        with pytest.raises(S3Error, match="^Failed to reach s3://backups/mlops: 403 Forbidden$"):
+            store.check_reachable()
+
+    def test_ids_are_the_prefixes_that_look_like_ids(self, s3_store):
+        store, stub = s3_store
+        stub.add_response("list_objects_v2", {"CommonPrefixes": [
+            {"Prefix": "mlops/20261127T061500Z/"}, {"Prefix": "mlops/other/"}, {"Prefix": "mlops/20261126T061500Z/"}]},
+            dict(Bucket="backups", Prefix="mlops/", Delimiter="/"))
+        assert store.list_ids() == ["20261126T061500Z", "20261127T061500Z"]
+
+    def test_a_claim_taken_by_another_run(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("put_object", "PreconditionFailed", http_status_code=412)
+        assert store.claim("20261126T061500Z") is False
+
+    def test_a_claim_without_conditional_writes(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("put_object", "NotImplemented", http_status_code=501)
+        stub.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+        stub.add_response("put_object", {}, dict(Bucket="backups", Key="mlops/20261126T061500Z/.claim", Body=b""))
+        assert store.claim("20261126T061500Z") is True
+
+    def test_a_file_that_is_not_there_reads_as_none(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+        assert store.read_bytes("20261126T061500Z", "manifest.json") is None
+
+    def test_a_file_that_cannot_be_opened_is_named(self, s3_store):
+        store, stub = s3_store
+        stub.add_client_error("get_object", "AccessDenied", "denied")
+        with pytest.raises(S3Error) as caught:
+            store.open_read("20261126T061500Z", "database/mlflow.dump")
+        assert caught.value.message == ("Failed to read database/mlflow.dump of backup 20261126T061500Z: "
+                                        "AccessDenied denied")
+
+    def test_a_set_is_deleted_manifest_first(self, s3_store):
+        store, stub = s3_store
+        stub.add_response("delete_object", {}, dict(Bucket="backups", Key="mlops/20261126T061500Z/manifest.json"))
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": "mlops/20261126T061500Z/database/x.dump"}]})
+        stub.add_response("delete_objects", {}, dict(Bucket="backups", Delete=dict(
+            Objects=[dict(Key="mlops/20261126T061500Z/database/x.dump")], Quiet=True)))
+        store.delete_set("20261126T061500Z")

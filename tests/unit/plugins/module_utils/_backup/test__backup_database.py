@@ -1,0 +1,103 @@
+"""Unit tests for the database side of backup and restore."""
+
+import io
+
+import pytest
+
+from ansible_collections.mlops.stack.plugins.module_utils._backup import database
+from ansible_collections.mlops.stack.plugins.module_utils._backup.pg_local import LocalPostgres
+from ansible_collections.mlops.stack.plugins.module_utils._backup.pg_pod import PodPostgres
+from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
+
+BACKUP_ID = "20261126T061500Z"
+MANIFEST = dict(database=dict(name="mlflow", owner="mlflow", encoding="UTF8", file="database/mlflow.dump"),
+                files=[dict(path="database/mlflow.dump", size=5, sha256="0" * 64)])
+STAGING = '"mlflow__restore_20261126t061500z"'
+
+
+class Store:
+    def local_path(self, backup_id, relative):
+        return "/sets/%s/%s" % (backup_id, relative)
+
+    def open_read(self, backup_id, relative):
+        return io.BytesIO(b"PGDMP")
+
+
+def test_the_client_follows_the_options():
+    local = database.postgres_access(dict(pg_bindir="/opt/pg/bin", login_host="db"))
+    assert isinstance(local, LocalPostgres) and local.bindir == "/opt/pg/bin"
+    pod = database.postgres_access(dict(pod="postgresql-0", namespace=None, container="db"))
+    assert isinstance(pod, PodPostgres) and (pod.pod, pod.namespace, pod.container) == ("postgresql-0", "mlops", "db")
+
+
+def test_describe_database(fakes):
+    assert database.describe_database(fakes.Postgres(), "mlflow") == dict(name="mlflow", owner="mlflow",
+                                                                          encoding="UTF8", size=8192)
+    with pytest.raises(PostgresError, match="^it does not exist$"):
+        database.describe_database(fakes.Postgres(), "other")
+
+
+def test_checks_of_restore_targets(fakes):
+    pg = fakes.Postgres(tables=True)
+    assert database.database_exists(pg, "mlflow") and not database.database_exists(pg, "other")
+    assert database.holds_tables(pg, "mlflow")
+    assert database.role_exists(pg, "mlflow") and not database.role_exists(pg, "o'hara")
+    assert database.schema_revision(pg, "mlflow") == "1b5f0d9ad7c1"
+
+
+def test_a_new_database_is_renamed_into_place(fakes):
+    pg = fakes.Postgres(databases={})
+    database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15),
+                              jobs=4)
+    assert pg.executed == [
+        "DROP DATABASE IF EXISTS %s" % STAGING,
+        "CREATE DATABASE %s TEMPLATE template0 OWNER \"mlflow\" ENCODING 'UTF8'" % STAGING,
+        'ALTER DATABASE %s RENAME TO "mlflow"' % STAGING,
+    ]
+    assert pg.restored == [("mlflow__restore_20261126t061500z", b"PGDMP", 5, 15, 4)]
+
+
+class Busy:
+    """Refuses the first swap as PostgreSQL does while terminated sessions linger."""
+
+    def __init__(self, pg, refusals):
+        self.pg = pg
+        self.refusals = refusals
+
+    def __call__(self, statements, dbname=None):
+        if len(statements) == 2 and self.refusals:
+            self.refusals -= 1
+            raise PostgresError('database "mlflow" is being accessed by other users')
+        self.pg.executed.extend(statements)
+
+
+def test_an_existing_database_is_swapped_once_its_sessions_are_gone(fakes, monkeypatch):
+    monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
+    pg = fakes.Postgres()
+    pg.execute = Busy(pg, 1)
+    database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=True, dump_major=15))
+    assert pg.executed[-3:] == ['ALTER DATABASE "mlflow" RENAME TO "mlflow__previous_20261126t061500z"',
+                                'ALTER DATABASE %s RENAME TO "mlflow"' % STAGING,
+                                'DROP DATABASE IF EXISTS "mlflow__previous_20261126t061500z"']
+
+
+def test_a_swap_that_keeps_failing_leaves_the_old_database(fakes, monkeypatch):
+    monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
+    pg = fakes.Postgres()
+    pg.execute = Busy(pg, database.SWAP_ATTEMPTS)
+    with pytest.raises(PostgresError, match="being accessed"):
+        database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=True, dump_major=15))
+    assert pg.executed[-2:] == ['ALTER DATABASE "mlflow" ALLOW_CONNECTIONS true',
+                                "DROP DATABASE IF EXISTS %s" % STAGING]
+
+
+def test_a_failed_pg_restore_drops_the_staging_database(fakes):
+    pg = fakes.Postgres(databases={})
+
+    def fail(*args, **kwargs):
+        raise PostgresError("pg_restore into staging failed (rc=1): boom")
+
+    pg.restore = fail
+    with pytest.raises(PostgresError, match="boom"):
+        database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15))
+    assert pg.executed[-1] == "DROP DATABASE IF EXISTS %s" % STAGING
