@@ -6,50 +6,81 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-# The options of a location where backup sets are kept, under a prefix:
-# "destination" for backup and backup_info, "source" for restore
-# (module_utils.s3.location_argument_spec builds the same options).
-_LOCATION = r"""
+
+class ModuleDocFragment(object):
+    # Where backup sets are written (backup) or listed (backup_info);
+    # module_utils.s3.location_argument_spec("destination") builds these options.
+    DESTINATION = r"""
 options:
-  %(prefix)s:
+  destination:
     description:
-      - Where backup sets are %(verb)s, either an S3 URL C(s3://bucket/prefix) on any endpoint
+      - Where backup sets are kept, either an S3 URL C(s3://bucket/prefix) on any endpoint
         or an absolute directory path (local or mounted).
-      - Each set is kept under C(<%(prefix)s>/<backup id>/) and is complete only once its
+      - Each set is kept under C(<destination>/<backup id>/) and is complete only once its
         C(manifest.json) is written.
     type: str
     required: true
-  %(prefix)s_endpoint_url:
+  destination_endpoint_url:
     description:
-      - S3 endpoint of O(%(prefix)s) when it is an S3 URL.
+      - S3 endpoint of O(destination) when it is an S3 URL.
       - Defaults to O(endpoint_url), the endpoint of the artifact buckets.
     type: str
-  %(prefix)s_access_key:
+  destination_access_key:
     description:
-      - Access key for O(%(prefix)s). Defaults to O(access_key).
+      - Access key for O(destination). Defaults to O(access_key).
+      - The backup module writes with it and, for retention, deletes sets.
     type: str
-  %(prefix)s_secret_key:
+  destination_secret_key:
     description:
-      - Secret key for O(%(prefix)s). Never logged. Defaults to O(secret_key).
+      - Secret key for O(destination). Never logged. Defaults to O(secret_key).
     type: str
-  %(prefix)s_region:
+  destination_region:
     description:
-      - Region sent in request signatures for O(%(prefix)s). Defaults to O(region).
+      - Region sent in request signatures for O(destination). Defaults to O(region).
     type: str
-  %(prefix)s_validate_certs:
+  destination_validate_certs:
     description:
-      - Verify the TLS certificate of O(%(prefix)s_endpoint_url). Defaults to O(validate_certs).
+      - Verify the TLS certificate of O(destination_endpoint_url). Defaults to O(validate_certs).
     type: bool
-  %(prefix)s_ca_bundle:
+  destination_ca_bundle:
     description:
-      - CA bundle for O(%(prefix)s_endpoint_url). Defaults to O(ca_bundle).
+      - CA bundle for O(destination_endpoint_url). Defaults to O(ca_bundle).
     type: path
 """
 
-
-class ModuleDocFragment(object):
-    # Where backup sets are written (backup) or listed (backup_info).
-    DESTINATION = _LOCATION % dict(prefix="destination", verb="kept")
-
-    # Where the backup set to restore is read from (restore).
-    SOURCE = _LOCATION % dict(prefix="source", verb="read from")
+    # Where the backup set to restore is read from (restore);
+    # module_utils.s3.location_argument_spec("source") builds these options.
+    SOURCE = r"""
+options:
+  source:
+    description:
+      - Where the set to restore is read from, an S3 URL C(s3://bucket/prefix) on any
+        endpoint or an absolute directory path (local or mounted), as O(mlops.stack.backup#module:destination)
+        wrote it.
+    type: str
+    required: true
+  source_endpoint_url:
+    description:
+      - S3 endpoint of O(source) when it is an S3 URL; defaults to O(endpoint_url), where the buckets are restored to.
+    type: str
+  source_access_key:
+    description:
+      - Access key for O(source), which restore only reads. Defaults to O(access_key).
+    type: str
+  source_secret_key:
+    description:
+      - Secret key for O(source), never logged; defaults to O(secret_key).
+    type: str
+  source_region:
+    description:
+      - Region of O(source) for request signatures; defaults to O(region).
+    type: str
+  source_validate_certs:
+    description:
+      - Whether the TLS certificate of O(source_endpoint_url) is verified (defaults to O(validate_certs)).
+    type: bool
+  source_ca_bundle:
+    description:
+      - CA bundle that signs the certificate of O(source_endpoint_url); defaults to O(ca_bundle).
+    type: path
+"""

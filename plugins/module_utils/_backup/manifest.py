@@ -242,4 +242,3 @@ def select_for_deletion(sets, keep_last=None, keep_within=None, incomplete_grace
             i for i in incomplete if (now - id_time(i)).total_seconds() > incomplete_grace
         )
     return sort_ids(doomed)
-

@@ -131,5 +131,3 @@ class ExecSession(object):
             self._ws.close()
         except Exception:  # pylint: disable=broad-except
             pass
-
-

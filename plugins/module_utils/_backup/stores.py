@@ -46,7 +46,6 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CLAIMED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 
-
 # --- where sets are kept -----------------------------------------------------
 
 def parse_location(text, option="destination"):
