@@ -1,117 +1,16 @@
-"""Unit tests for the pg_dump/pg_restore runners and the pod exec stream they read."""
+"""Unit tests for pg_dump, pg_restore and psql run in the PostgreSQL pod."""
 
 import hashlib
 import io
 import json
 
 import pytest
+from ws_fakes import BINARY, EXIT_1, SUCCESS, FakeWSClient, Frame, frames_for
 
 from ansible_collections.mlops.stack.plugins.module_utils import k8s
 from ansible_collections.mlops.stack.plugins.module_utils._backup import pg_pod
 from ansible_collections.mlops.stack.plugins.module_utils._backup import pod_exec_stream as stream
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
-
-SUCCESS = json.dumps({"metadata": {}, "status": "Success"}).encode()
-EXIT_1 = json.dumps({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                     "details": {"causes": [{"reason": "ExitCode", "message": "1"}]}}).encode()
-
-
-class Frame:
-    def __init__(self, data):
-        self.data = data
-
-
-class FakeSocket:
-    """Stands in for websocket-client's WebSocket under the kubernetes WSClient."""
-
-    def __init__(self, frames):
-        self.frames = list(frames)
-        self.sent = []
-        self.closed = False
-
-    def recv_data_frame(self, control_frame=False):
-        if self.closed:
-            # What websocket-client does when read again after the close frame.
-            raise ConnectionError("Connection to remote host was lost.")
-        if not self.frames:
-            self.closed = True
-            return stream.OPCODE_CLOSE, Frame(b"")
-        return self.frames.pop(0)
-
-    def send(self, data, opcode=stream.OPCODE_TEXT):
-        self.sent.append((opcode, data))
-
-
-class FakeWSClient:
-    def __init__(self, frames):
-        self.sock = FakeSocket(frames)
-        self.closed = False
-
-    def close(self):
-        self.closed = True
-
-
-def frames_for(payload, channel=stream.STDOUT, size=7, opcode=stream.OPCODE_BINARY):
-    return [(opcode, Frame(bytes([channel]) + payload[i:i + size])) for i in range(0, len(payload), size)]
-
-
-# Every byte value, bytes that are not UTF-8 and a custom-format header:
-# any text decoding on the way would change the dump.
-BINARY = b"PGDMP\x01\x0e\x00" + bytes(range(256)) * 3 + b"\xff\xfe\xc3\x28\x80\r\n\x00"
-
-
-class TestExecSession:
-    def test_stdout_is_byte_exact_across_frames(self):
-        ws = FakeWSClient(frames_for(BINARY) + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
-        session = stream.ExecSession(ws)
-        out = b""
-        while True:
-            chunk = session.read(10)
-            if not chunk:
-                break
-            out += chunk
-        assert out == BINARY
-        assert session.exit_code() == 0
-
-    def test_drain_after_reading_to_the_end_reads_no_more(self):
-        ws = FakeWSClient(frames_for(BINARY) + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))])
-        session = stream.ExecSession(ws)
-        assert session.read() == BINARY
-        assert session.drain() == b""
-        assert session.exit_code() == 0
-
-    def test_channels_are_separated(self):
-        frames = []
-        for i in range(0, len(BINARY), 50):
-            frames += frames_for(BINARY[i:i + 50], size=50)
-            frames.append((stream.OPCODE_BINARY, Frame(b"\x02warning\n")))
-        frames.append((stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS)))
-        session = stream.ExecSession(FakeWSClient(frames))
-        assert session.read() == BINARY
-        assert session.stderr.count(b"warning") == len(range(0, len(BINARY), 50))
-
-    def test_text_frames_are_taken_as_bytes(self):
-        session = stream.ExecSession(FakeWSClient(
-            frames_for(b"abc\xc3\xa9", opcode=stream.OPCODE_TEXT)))
-        assert session.read() == b"abc\xc3\xa9"
-
-    def test_empty_and_control_frames_are_skipped(self):
-        frames = [(0x9, Frame(b"")), (stream.OPCODE_BINARY, Frame(b"")),
-                  (stream.OPCODE_BINARY, Frame(b"\x01"))] + frames_for(b"xyz")
-        assert stream.ExecSession(FakeWSClient(frames)).read() == b"xyz"
-
-    def test_exit_code_from_error_channel(self):
-        session = stream.ExecSession(FakeWSClient(
-            [(stream.OPCODE_BINARY, Frame(b"\x02pg_dump: error: connection refused\n")),
-             (stream.OPCODE_BINARY, Frame(b"\x03" + EXIT_1))]))
-        session.drain()
-        assert session.exit_code() == 1
-        assert session.failure_reason() == "pg_dump: error: connection refused"
-
-    def test_stdin_is_sent_binary_on_channel_0(self):
-        ws = FakeWSClient([])
-        stream.ExecSession(ws).write(b"\x00\xff data")
-        assert ws.sock.sent == [(stream.OPCODE_BINARY, b"\x00\x00\xff data")]
 
 
 class FakeApi:
