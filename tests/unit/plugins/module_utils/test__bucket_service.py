@@ -101,7 +101,9 @@ class FakeModule:
         self.diff_mode = True
 
 
-def test_a_bucket_with_objects_is_kept_without_force(monkeypatch):
+@pytest.fixture
+def plain_bucket(monkeypatch):
+    """A stubbed client whose bucket data has no settings; the test adds the listing."""
     client = s3_client(dict(endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b"))
     monkeypatch.setattr(_bucket_service, "s3_client", lambda connection: client)
     with botocore.stub.Stubber(client) as stub:
@@ -110,21 +112,17 @@ def test_a_bucket_with_objects_is_kept_without_force(monkeypatch):
         for method in ("get_object_lock_configuration", "get_bucket_lifecycle_configuration",
                        "get_bucket_policy", "get_bucket_tagging"):
             stub.add_client_error(method, "NotFound")
-        stub.add_response("list_object_versions", {"Versions": [{"Key": "a", "VersionId": "1"}]})
-        with pytest.raises(ParameterError, match="^Failed to delete bucket data: the bucket is not empty"):
-            _bucket_service.manage_bucket(FakeModule())
+        yield stub
 
 
-def test_check_mode_plans_the_deletion_of_an_empty_bucket(monkeypatch):
-    client = s3_client(dict(endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b"))
-    monkeypatch.setattr(_bucket_service, "s3_client", lambda connection: client)
-    with botocore.stub.Stubber(client) as stub:
-        stub.add_response("head_bucket", {})
-        stub.add_response("get_bucket_versioning", {})
-        for method in ("get_object_lock_configuration", "get_bucket_lifecycle_configuration",
-                       "get_bucket_policy", "get_bucket_tagging"):
-            stub.add_client_error(method, "NotFound")
-        stub.add_response("list_object_versions", {})
-        result = _bucket_service.manage_bucket(FakeModule())
+def test_a_bucket_with_objects_is_kept_without_force(plain_bucket):
+    plain_bucket.add_response("list_object_versions", {"Versions": [{"Key": "a", "VersionId": "1"}]})
+    with pytest.raises(ParameterError, match="^Failed to delete bucket data: the bucket is not empty"):
+        _bucket_service.manage_bucket(FakeModule())
+
+
+def test_check_mode_plans_the_deletion_of_an_empty_bucket(plain_bucket):
+    plain_bucket.add_response("list_object_versions", {})
+    result = _bucket_service.manage_bucket(FakeModule())
     assert result["changed"] and result["changes"] == ["delete bucket"]
     assert result["bucket"] == {} and result["diff"]["before"]["name"] == "data"
