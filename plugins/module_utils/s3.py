@@ -22,6 +22,7 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import S3Error
 
 try:
     import boto3
+    import boto3.exceptions
     import botocore.config
     import botocore.exceptions
 
@@ -144,10 +145,11 @@ def is_not_found(error):
 
 @contextlib.contextmanager
 def s3_errors(action):
-    """Turn botocore errors raised inside into S3Error("Failed to <action>: <reason>")."""
+    """Turn botocore (and boto3 transfer) errors raised inside into S3Error("Failed to <action>: <reason>")."""
     try:
         yield
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
+            boto3.exceptions.Boto3Error) as error:
         raise S3Error(describe_client_error(error), action=action, code=error_code(error)) from error
 
 

@@ -33,6 +33,14 @@ def test_s3_errors_names_the_endpoint_it_could_not_reach():
             raise error
 
 
+def test_s3_errors_takes_failed_transfers_too():
+    import boto3.exceptions
+
+    with pytest.raises(S3Error, match="^Failed to write x to s3://b: Failed to upload"):
+        with s3.s3_errors("write x to s3://b"):
+            raise boto3.exceptions.S3UploadFailedError("Failed to upload x to b/x: AccessDenied")
+
+
 def test_s3_errors_lets_other_errors_through():
     with pytest.raises(ValueError):
         with s3.s3_errors("read bucket data"):
