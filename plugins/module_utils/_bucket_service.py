@@ -35,10 +35,10 @@ class BucketService(object):
     def __init__(self, client):
         self.client = client
 
-    def _call(self, action, method, missing=None, **kwargs):
-        """One client call; with missing=True a not-found answer returns None."""
+    def _call(self, action, method, optional=False, **kwargs):
+        """One client call; for an optional setting a not-found answer returns None."""
         function = getattr(self.client, method)
-        if missing:
+        if optional:
             return s3_call(action, function, missing=None, **kwargs)
         return s3_call(action, function, **kwargs)
 
@@ -69,7 +69,7 @@ class BucketService(object):
 
         lock = self._call(
             what % "object lock", "get_object_lock_configuration",
-            missing=True, Bucket=name,
+            optional=True, Bucket=name,
         )
         bucket["object_lock"] = bool(
             lock
@@ -79,21 +79,21 @@ class BucketService(object):
 
         lifecycle = self._call(
             what % "lifecycle", "get_bucket_lifecycle_configuration",
-            missing=True, Bucket=name,
+            optional=True, Bucket=name,
         )
         bucket["lifecycle"] = [
             _bucket.rule_from_s3(rule) for rule in (lifecycle or {}).get("Rules", [])
         ]
 
         policy = self._call(
-            what % "policy", "get_bucket_policy", missing=True, Bucket=name
+            what % "policy", "get_bucket_policy", optional=True, Bucket=name
         )
         document = json.loads(policy["Policy"]) if policy and policy.get("Policy") else None
         bucket["policy_document"] = document
         bucket["policy"] = _bucket.anonymous_access_of(document, name)
 
         tagging = self._call(
-            what % "tags", "get_bucket_tagging", missing=True, Bucket=name
+            what % "tags", "get_bucket_tagging", optional=True, Bucket=name
         )
         bucket["tags"] = dict(
             (tag["Key"], tag["Value"]) for tag in (tagging or {}).get("TagSet", [])
