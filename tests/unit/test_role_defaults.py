@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ROLES = ("minio", "postgresql", "mlflow")
+ROLES = ("minio", "postgresql", "mlflow", "backup")
 
 
 def _load(role, *path):
@@ -22,7 +22,9 @@ def _load(role, *path):
 @pytest.mark.parametrize("role", ROLES)
 def test_every_default_is_specified_with_the_same_value(role):
     defaults = _load(role, "defaults", "main.yml")
-    options = _load(role, "meta", "argument_specs.yml")["argument_specs"]["main"]["options"]
+    # A default may belong to another entry point than main (backup's restore and schedule).
+    options = {name: spec for entry in _load(role, "meta", "argument_specs.yml")["argument_specs"].values()
+               for name, spec in entry.get("options", {}).items()}
     missing = sorted(set(defaults) - set(options))
     assert not missing, "defaults without an argument spec: %s" % missing
     for name, value in defaults.items():
