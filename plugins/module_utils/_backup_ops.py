@@ -30,7 +30,7 @@ from ansible_collections.mlops.stack.plugins.module_utils._pgdump import (
     tool_major,
 )
 
-COLLECTION_VERSION = "0.1.0"
+COLLECTION_VERSION = "0.2.0"
 MB = 1024.0 * 1024.0
 SWAP_ATTEMPTS = 20
 # pg_restore jobs for a dump kept in a directory (bounded by workers).
