@@ -234,6 +234,7 @@ class Availability(threading.Thread):
         self.last_ok, self.gaps, self.windows = {}, {}, {name: [] for name in self.probes}
         self.polls = 0
         self.restarts = -1
+        self.started = self.duration = 0.0
 
     def answered(self, local, path):
         request = urllib.request.Request(f"http://127.0.0.1:{local}{path}",
@@ -351,7 +352,6 @@ def old_checkout(tmp_path_factory):
         yield path
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=False)
-        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=False)
 
 
 @pytest.fixture(scope="module")
