@@ -23,6 +23,7 @@ The measured times and gaps are printed (pytest -s) and written to
 tests/output/upgrade_e2e.json.
 """
 import base64
+import calendar
 import contextlib
 import json
 import re
@@ -320,6 +321,18 @@ def pod_images():
     return sorted({c["image"] for pod in pods for c in pod["spec"]["containers"]})
 
 
+def ready_since(since):
+    """Seconds after the wall-clock time since at which each pod of the namespace became ready."""
+    pods = json.loads(kubectl("-n", NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
+    ready = {}
+    for pod in pods:
+        for condition in pod["status"].get("conditions", []):
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                stamp = calendar.timegm(time.strptime(condition["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ"))
+                ready[pod["metadata"]["name"]] = round(stamp - since, 1)
+    return ready
+
+
 def pinned_images(checkout):
     """The image tags a checkout's scripts/cluster/images.sh builds for the stack."""
     requirements = (checkout / "requirements" / "python.txt").read_text()
@@ -387,7 +400,7 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
     marker = uuid.uuid4().hex[:8]
     client("seed", logins, marker)
     logins_before = client("logins", logins, marker, round="1")
-    before = client("snapshot", logins, marker)
+    before = client("snapshot", logins, marker, round="before")
     secrets_before = {name: CURRENT.secret_data(name) for name in CREDENTIAL_SECRETS}
     assert sorted(before[f"upgrade-{marker}"]["runs"]) == ["by-user-1", "run-a", "run-b"], before
     assert before["model"]["aliases"] == {"champion": "2"}, before["model"]
@@ -397,15 +410,17 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
     assert logins_before["wrong_password"] == 401, logins_before
 
     availability = Availability(admin)
+    upgrade_started = time.time()
     availability.start()
     try:
         output = CURRENT.playbook("site.yml", label="current site.yml (upgrade + verify)")
     finally:
         measured = availability.stop()
+    measured["pods_ready_s"] = ready_since(upgrade_started)
     assert changed(output) > 0, "the upgrade changed nothing"
     assert chart_versions() == {name: f"{name}-{current_version}" for name in ("minio", "postgresql", "mlflow")}
 
-    after = client("snapshot", logins, marker)
+    after = client("snapshot", logins, marker, round="after")
     for name in (f"upgrade-{marker}", f"upgrade-other-{marker}"):
         for run_name, run_data in before[name]["runs"].items():
             assert after[name]["runs"].get(run_name) == run_data, f"run {run_name} differs after the upgrade"
