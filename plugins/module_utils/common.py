@@ -26,7 +26,7 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import StackErr
 # The collection's version, recorded in every backup set's manifest. A module
 # cannot read galaxy.yml or MANIFEST.json at run time (it runs as a zip on the
 # target), so it is kept here once; tests/unit checks it against galaxy.yml.
-COLLECTION_VERSION = "0.1.0"
+COLLECTION_VERSION = "0.2.0"
 
 
 def _boto3(params):

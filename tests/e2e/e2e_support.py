@@ -15,7 +15,13 @@ import subprocess
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS_PATH = f"{REPO}/.tools/bin:{REPO}/.tools/venv/bin:{os.environ.get('PATH', '')}"
+
+
+def tools_path(checkout=REPO):
+    return f"{checkout}/.tools/bin:{checkout}/.tools/venv/bin:{os.environ.get('PATH', '')}"
+
+
+TOOLS_PATH = tools_path()
 KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
 # Extra -e values for every playbook, e.g. "mlops_backup_pg_exec=false" to dump
 # with the controller's pg_dump instead of in the PostgreSQL pod.
@@ -24,9 +30,13 @@ BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
 DEFAULT_RELEASES = {"minio": "minio", "postgresql": "postgresql", "mlflow": "mlflow"}
 
 
-def tool_env():
-    return dict(os.environ, PATH=TOOLS_PATH, KUBECONFIG=KUBECONFIG,
-                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+def tool_env(checkout=REPO):
+    """The environment of a checkout's tools: its ansible.cfg finds its own collection."""
+    env = dict(os.environ, PATH=tools_path(checkout), KUBECONFIG=KUBECONFIG,
+               ANSIBLE_CONFIG=str(pathlib.Path(checkout) / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    # inventories/local prefers molecule's checkout to its own directory.
+    env.pop("MOLECULE_PROJECT_DIRECTORY", None)
+    return env
 
 
 def kubectl(*args, check=True, timeout=120, stdin=None):
@@ -46,11 +56,14 @@ def require_cluster():
 
 
 class Stack:
-    """A stack in one test namespace, with its release names; times every playbook run."""
+    """A stack in one test namespace, with its release names; times every playbook run.
 
-    def __init__(self, namespace, releases=None):
+    checkout: the checkout whose playbooks, inventory and tools run (default this one)."""
+
+    def __init__(self, namespace, releases=None, checkout=REPO):
         self.namespace = namespace
         self.releases = dict(DEFAULT_RELEASES, **(releases or {}))
+        self.checkout = pathlib.Path(checkout)
         self.timings = {}
 
     def release_vars(self):
@@ -62,13 +75,14 @@ class Stack:
 
         Fails the test when the return code is not the expected one (0, or any
         failure for expect_rc != 0)."""
-        path = pathlib.Path(playbook) if os.sep in str(playbook) else REPO / "playbooks" / playbook
-        cmd = [shutil.which("ansible-playbook", path=TOOLS_PATH), "-i", str(REPO / "inventories" / "local"),
+        path = pathlib.Path(playbook) if os.sep in str(playbook) else self.checkout / "playbooks" / playbook
+        cmd = [shutil.which("ansible-playbook", path=tools_path(self.checkout)),
+               "-i", str(self.checkout / "inventories" / "local"),
                "-e", f"mlops_namespace={namespace or self.namespace}", *self.release_vars(), *EXTRA_VARS,
                str(path), *args]
         start = time.monotonic()
-        proc = subprocess.run(cmd, cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=1800,
-                              check=False)
+        proc = subprocess.run(cmd, cwd=self.checkout, env=tool_env(self.checkout), capture_output=True, text=True,
+                              timeout=1800, check=False)
         self.timings[label or path.name] = round(time.monotonic() - start, 1)
         output = proc.stdout + proc.stderr
         if expect_rc == 0:
