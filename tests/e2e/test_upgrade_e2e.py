@@ -418,6 +418,11 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
         measured = availability.stop()
     measured["pods_ready_s"] = ready_since(upgrade_started)
     assert changed(output) > 0, "the upgrade changed nothing"
+    # The version change was seen and a complete set written before any release changed.
+    taken = re.search(r"Backup (\S+) taken before the upgrade, at (\S+)\.", output)
+    assert taken, f"site.yml took no backup before the upgrade:\n{output[-3000:]}"
+    assert output.index("taken before the upgrade") < output.index("Start the MinIO release")
+    assert f"mlflow chart mlflow-{OLD_VERSION} to version {current_version}" in output
     assert chart_versions() == {name: f"{name}-{current_version}" for name in ("minio", "postgresql", "mlflow")}
 
     after = client("snapshot", logins, marker, round="after")
@@ -433,8 +438,10 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
 
     again = CURRENT.playbook("site.yml", "-e", "mlops_verify=false", label="current site.yml (second run)")
     assert changed(again) == 0, f"a second site.yml after the upgrade changed something:\n{again[-3000:]}"
+    assert "taken before the upgrade" not in again, "a run that changes no version took a backup"
 
     report = {"namespace": NAMESPACE, "from": OLD_VERSION, "to": current_version, "availability": measured,
+              "backup_before_upgrade": taken.group(1),
               "timings_s": CURRENT.timings}
     print(f"\nupgrade {OLD_VERSION} -> {current_version}: {json.dumps(report)}")
     (REPO / "tests" / "output").mkdir(exist_ok=True)
