@@ -94,7 +94,7 @@ IMPORTS = list(_component_imports())
 
 
 def test_the_roles_use_the_component_role():
-    assert {role for role, *_ in IMPORTS} == {"minio", "postgresql", "mlflow"}
+    assert {entry[0] for entry in IMPORTS} == {"minio", "postgresql", "mlflow"}
 
 
 @pytest.mark.parametrize("role,path,action,variables", IMPORTS,
@@ -107,7 +107,7 @@ def test_component_imports_pass_their_entry_points_options(role, path, action, v
     assert variables["component_spec"] == "{{ __%s_component }}" % role
 
 
-@pytest.mark.parametrize("role", sorted({role for role, *_ in IMPORTS}))
+@pytest.mark.parametrize("role", sorted({entry[0] for entry in IMPORTS}))
 def test_each_role_declares_every_option_of_its_component(role):
     declared = _load(role, "vars", "main.yml")["__%s_component" % role]
     spec = _specs("component")["preflight"]["options"]["component_spec"]["options"]
