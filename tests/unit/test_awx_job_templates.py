@@ -232,7 +232,7 @@ def test_the_survey_defaults_follow_the_inventory():
 
 
 def test_the_job_template_task_passes_the_rendered_survey():
-    play, _ = _play()
+    play = _play()[0]
     params = _task(play, "awx.awx.job_template")["awx.awx.job_template"]
     assert params["playbook"] == "{{ item.playbook }}"
     assert params["survey_enabled"] is True
