@@ -2,11 +2,11 @@
 
 The play's `vars:` are templated with ansible-core's Templar (no AWX, no
 cluster), then every survey is checked against what AWX accepts (its
-SURVEY_TYPE_MAPPING and default/choices rules) and every variable a survey or
-the backup schedule's extra_data sets against what the target playbook
-documents: an option of a role entry point the playbook applies
-(roles/<role>/meta/argument_specs.yml), a variable named in the playbook's
-header comment, or one in its row of README.md's playbook table. A survey
+SURVEY_TYPE_MAPPING and default/choices rules) and every variable a survey, a
+template's extra_vars or the backup schedule's extra_data sets against what the
+target playbook documents: an option of a role entry point the playbook (or one
+it imports) applies (roles/<role>/meta/argument_specs.yml), a variable named in
+its header comment, or one in its row of README.md's playbook table. A survey
 question whose variable nothing reads would be silently ignored by the job.
 """
 
@@ -89,18 +89,25 @@ def _walk(node):
             yield from _walk(value)
 
 
-def _entry_points(playbook):
-    """(role, entry point) of every role the playbook applies, following import_playbook."""
-    found = set()
+def _playbooks(playbook):
+    """The playbook and those it imports (site.yml ends with verify.yml)."""
+    found = [playbook]
     for node in _walk(_load(playbook)):
+        imported = node.get("ansible.builtin.import_playbook")
+        if imported:
+            found += _playbooks(os.path.join(os.path.dirname(playbook), imported))
+    return found
+
+
+def _entry_points(playbook):
+    """(role, entry point) of every role the playbook or one it imports applies."""
+    found = set()
+    for node in (node for path in _playbooks(playbook) for node in _walk(_load(path))):
         for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
             if isinstance(node.get(key), dict):
                 found.add((node[key]["name"], node[key].get("tasks_from", "main")))
         for role in node.get("roles") or []:
             found.add((role if isinstance(role, str) else role["role"], "main"))
-        imported = node.get("ansible.builtin.import_playbook")
-        if imported:
-            found |= _entry_points(os.path.join(os.path.dirname(playbook), imported))
     return found
 
 
@@ -136,8 +143,9 @@ def _specs(playbook):
 def _documented(playbook):
     playbook = os.path.join(REPO, playbook)
     names = set(_specs(playbook))
-    names |= set(VARIABLE.findall(_header(playbook)))
-    names |= set(VARIABLE.findall(_readme_row(playbook)))
+    for path in _playbooks(playbook):
+        names |= set(VARIABLE.findall(_header(path)))
+        names |= set(VARIABLE.findall(_readme_row(path)))
     return names
 
 
@@ -238,8 +246,20 @@ def test_the_job_template_task_passes_the_rendered_survey():
     assert params["survey_enabled"] is True
     assert params["survey_spec"]["spec"] == "{{ item.survey }}"
     assert params["survey_spec"]["name"] and params["survey_spec"]["description"]
-    # Extra variables of the templates themselves: none beyond the survey's.
-    assert "extra_vars" not in params
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_template_extra_vars_are_documented_by_the_playbook(name):
+    """Extra variables a template sets itself (today none) go to the same playbook as its survey's."""
+    play, templar = _play()
+    template = _templates()[name]
+    params = _task(play, "awx.awx.job_template")["awx.awx.job_template"]
+    extra_vars = dict(template.get("extra_vars") or {})
+    if "extra_vars" in params:
+        extra_vars.update(templar.copy_with_new_env(available_variables=dict(
+            templar.available_variables, item=template)).template(params["extra_vars"]) or {})
+    unknown = sorted(set(extra_vars) - _documented(template["playbook"]))
+    assert not unknown, "%s sets extra variables %s does not document: %s" % (name, template["playbook"], unknown)
 
 
 def test_the_schedule_extra_data_is_documented_by_the_backup_playbook():
