@@ -9,6 +9,14 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup import pg_clie
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 
+def _client_with(fake, tmp_path):
+    """A LocalPostgres that runs the stand-in program fake, against a 15.10 server."""
+    os.chmod(str(fake), 0o755)
+    runner = pg_local.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
+    runner._server = (15, "15.10")
+    return runner
+
+
 class TestLocal:
     def test_tool_major(self):
         assert pg_client.tool_major("pg_dump (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)") == 15
@@ -28,18 +36,14 @@ class TestLocal:
         fake = tmp_path / "pg_dump"
         fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_dump (PostgreSQL) 15.1';; "
                         "*) printf 'not a dump';; esac\nexit 0\n")
-        os.chmod(str(fake), 0o755)
-        runner = pg_local.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
+        runner = _client_with(fake, tmp_path)
         with pytest.raises(PostgresError, match="custom-format"):
             runner.dump("mlflow", lambda reader: reader.read())
 
     def test_pg_dump_exiting_zero_with_nothing_is_caught(self, tmp_path):
         fake = tmp_path / "pg_dump"
         fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_dump (PostgreSQL) 15.1';; esac\nexit 0\n")
-        os.chmod(str(fake), 0o755)
-        runner = pg_local.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
+        runner = _client_with(fake, tmp_path)
         with pytest.raises(PostgresError, match="empty"):
             runner.dump("mlflow", lambda reader: reader.read())
 
@@ -48,9 +52,7 @@ class TestLocal:
         log = tmp_path / "args"
         fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
                         "echo \"$@\" > %s\ncat > %s.stdin\nexit 0\n" % (log, log))
-        os.chmod(str(fake), 0o755)
-        runner = pg_local.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
+        runner = _client_with(fake, tmp_path)
         runner.restore("staging", io.BytesIO(b"unused"), 6, 15, dump_file="/sets/x.dump", jobs=4)
         args = log.read_text().split()
         assert args[-1] == "/sets/x.dump" and "--jobs" in args and args[args.index("--jobs") + 1] == "4"
@@ -60,8 +62,6 @@ class TestLocal:
         fake = tmp_path / "pg_restore"
         fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
                         "echo 'pg_restore: error: could not open input file' >&2\nexit 1\n")
-        os.chmod(str(fake), 0o755)
-        runner = pg_local.LocalPostgres({"login_host": "h", "login_port": 1, "login_user": "u"}, bindir=str(tmp_path))
-        runner._server = (15, "15.10")
+        runner = _client_with(fake, tmp_path)
         with pytest.raises(PostgresError, match="pg_restore into staging failed .rc=1.: pg_restore: error"):
             runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/nowhere.dump", jobs=1)
