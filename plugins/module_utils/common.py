@@ -21,6 +21,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mlops.stack.plugins.module_utils import k8s, postgres, s3
+from ansible_collections.mlops.stack.plugins.module_utils._backup import params as backup_params
+from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 from ansible_collections.mlops.stack.plugins.module_utils.errors import StackError
 
 # The collection's version, recorded in every backup set's manifest. A module
@@ -42,6 +44,10 @@ def _pod_exec(params):
     return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("pod") else []
 
 
+def _cryptography(params):
+    return [("cryptography", seal.CRYPTOGRAPHY_IMPORT_ERROR)]
+
+
 def _none(params):
     return []
 
@@ -55,6 +61,7 @@ OPTION_GROUPS = {
     "backup_location.destination": (lambda: s3.location_argument_spec("destination"), _boto3),
     "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
     "s3_transfer": (s3.transfer_argument_spec, _none),
+    "backup_key": (backup_params.key_argument_spec, _cryptography),
 }
 
 

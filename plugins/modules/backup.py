@@ -16,14 +16,20 @@ description:
   - A set holds the MLflow database, dumped in custom format by a C(pg_dump) of the
     server's own major version and streamed to the destination, every object of the
     artifact buckets with its sha256, and C(manifest.json).
-  - The manifest is written last and sealed with a checksum of its own content. A set
-    without one (an interrupted run) never counts as a backup, and concurrent runs never
-    share a set because each claims a unique id before writing.
-  - Objects are copied server-side when the destination shares the endpoint and the
-    credentials of the artifact buckets, and otherwise streamed in parallel through the
-    controller, with multipart transfers for big objects.
+  - The manifest is written last, once every file is on disk, and signed with O(key); it
+    records the stack (O(namespace), O(stack_id)). A set without one (an interrupted run)
+    never counts as a backup, and concurrent runs never share a set because each claims a
+    unique id before writing.
+  - The dump and the objects are encrypted with O(key) unless O(encrypt=false).
+  - Unencrypted objects are copied server-side when the destination shares the endpoint and
+    the credentials of the artifact buckets; otherwise they stream in parallel through the
+    controller, with multipart transfers for big objects. An object deleted while the set is
+    written is left out and counted in RV(skipped_objects).
+  - In a directory, sets are created 0700 and their files 0600.
   - After a successful backup, retention (O(keep_last), O(keep_within)) removes older
-    complete sets; the newest complete set is never removed.
+    complete sets of this stack whose signature is valid; the newest complete set is never
+    removed. Sets it cannot trust (invalid, unsigned, another stack's, dated in the future)
+    are reported in RV(retention_skipped), never deleted.
 author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
@@ -32,6 +38,7 @@ extends_documentation_fragment:
   - mlops.stack.postgres_client
   - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
+  - mlops.stack.backup_key
 attributes:
   check_mode:
     description: Reports what would be backed up and which sets retention would remove, without writing anything.
@@ -61,9 +68,15 @@ options:
     description:
       - Keep every complete set younger than this, for example V(7d), V(12h), V(30m) or V(2w).
     type: str
+  encrypt:
+    description:
+      - Encrypt the dump and every object with O(key). V(false) only signs the set (its files
+        can then be read by anyone who can read the destination).
+    type: bool
+    default: true
   incomplete_grace:
     description:
-      - Remove sets without a complete manifest (interrupted runs) once they are older
+      - Remove sets without a manifest (interrupted runs) once they are older
         than this. Younger ones may belong to a backup still running.
     type: str
     default: 1d
@@ -179,6 +192,38 @@ versions:
   returned: success and not check mode
   type: dict
   sample: {"collection": "0.1.0", "postgresql_server": "15.10", "pg_dump": "15.10", "mlflow_schema": "1b5f0d9ad7c1"}
+skipped_objects:
+  description: Objects listed but deleted before they were copied (MLflow's gc), left out of the set.
+  returned: success and not check mode
+  type: int
+  sample: 0
+skipped:
+  description: Bucket and key of each object left out (see RV(skipped_objects)).
+  returned: success and not check mode
+  type: list
+  elements: dict
+  sample: [{"bucket": "mlflow", "key": "1/abc/artifacts/tmp.txt"}]
+encrypted:
+  description: Whether the set's files are encrypted.
+  returned: success and not check mode
+  type: bool
+  sample: true
+stack:
+  description: The stack recorded in the manifest.
+  returned: success and not check mode
+  type: dict
+  sample: {"namespace": "mlops", "id": "k3x9q2m7p4w8z1v6"}
+key_id:
+  description: A fingerprint of the key the set is signed with (not the key).
+  returned: success and not check mode
+  type: str
+  sample: 3f2a9c1b7d4e6f80
+retention_skipped:
+  description: Sets retention left alone because it cannot trust them, with their status and why.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "20991231T000000Z", "status": "invalid", "reason": "manifest ... does not match its signature"}]
 plan:
   description: What the backup holds (or would hold in check mode).
   returned: always
@@ -203,10 +248,12 @@ OPTIONS = dict(
     incomplete_grace=dict(type="str", default="1d"),
     workers=dict(type="int", default=8),
     validate_dump=dict(type="bool", default=True),
+    encrypt=dict(type="bool", default=True),
     buckets=dict(type="list", elements="str", default=["mlflow"]),
 )
 MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
-    "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination"))
+    "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination",
+    "backup_key"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -16,14 +16,19 @@ description:
     with their id, time, status, sizes and counts.
   - A set is V(complete) only when its manifest is present, intact and says so. A set
     without a manifest (an interrupted or running backup) is V(incomplete), one whose
-    manifest is damaged is V(invalid), and with O(verify=true) one whose files do not
-    match the manifest is V(damaged).
+    manifest is damaged or wrongly signed is V(invalid), one without a signature
+    V(unsigned), another stack's V(foreign), one dated in the future V(future), and with
+    O(verify=true) one whose files do not match the manifest is V(damaged).
+  - With O(key) every signature is checked; without it signatures are not checked and each
+    set says so (RV(backups[].signature)). O(verify=true) needs O(key).
+  - RV(latest) is the newest complete, signed set of this stack, never one dated in the future.
   - Never changes anything.
 author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.backup_location.destination
+  - mlops.stack.backup_key
 attributes:
   check_mode:
     description: The module never changes anything, in check mode or not.
@@ -39,6 +44,21 @@ options:
   verify:
     description:
       - Also read every file of each complete set and check its size and sha256.
+    type: bool
+    default: false
+  namespace:
+    description:
+      - Namespace of the stack whose sets are considered (with O(stack_id)).
+    type: str
+    default: mlops
+  trust_unsigned:
+    description:
+      - List unsigned sets (of 0.1.0) as V(complete) rather than V(unsigned); never RV(latest).
+    type: bool
+    default: false
+  all_stacks:
+    description:
+      - Consider the sets of every stack, not only this stack's.
     type: bool
     default: false
   workers:
@@ -103,9 +123,24 @@ backups:
       type: str
       sample: "2026-11-26T06:15:00Z"
     status:
-      description: V(complete), V(incomplete), V(invalid) or V(damaged).
+      description: V(complete), V(incomplete), V(invalid), V(unsigned), V(foreign), V(future) or V(damaged).
       type: str
       sample: complete
+    signature:
+      description: V(valid) (checked with O(key)), V(unchecked) (no O(key) given) or V(none) (an unsigned set).
+      type: str
+      returned: when the manifest could be read
+      sample: valid
+    stack:
+      description: The stack that wrote the set (namespace and id).
+      type: dict
+      returned: when the manifest could be read
+      sample: {"namespace": "mlops", "id": "k3x9q2m7p4w8z1v6"}
+    encrypted:
+      description: Whether the set's files are encrypted.
+      type: bool
+      returned: when the manifest could be read
+      sample: true
     reason:
       description: Why a set is not complete.
       type: str
@@ -175,9 +210,12 @@ OPTIONS = dict(
     backup_id=dict(type="str"),
     workers=dict(type="int", default=8),
     verify=dict(type="bool", default=False),
+    namespace=dict(type="str", default="mlops"),
+    trust_unsigned=dict(type="bool", default=False),
+    all_stacks=dict(type="bool", default=False),
 )
 MODULE = ModuleDeclaration(run_backup_info, "list backup sets", OPTIONS, groups=(
-    "s3_connection", "backup_location.destination"))
+    "s3_connection", "backup_location.destination", "backup_key"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

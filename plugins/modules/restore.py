@@ -13,9 +13,12 @@ short_description: Restore the MLflow stack from a backup set
 version_added: 0.1.0
 description:
   - Restores a backup set written by M(mlops.stack.backup), chosen by id or V(latest).
-  - Before it changes anything it verifies the manifest (its own checksum and status)
-    and the size and sha256 of every file of the set, and it refuses to replace a
-    database or a bucket that holds data unless O(force=true).
+  - Before it trusts anything of a set it checks its manifest's signature with O(key);
+    an unsigned or wrongly signed set is refused by name and nothing changes. It then
+    verifies the size and sha256 of every file of the set (decrypting an encrypted set),
+    and it refuses to replace a database or a bucket that holds data unless O(force=true).
+  - V(latest) is the newest complete, signed set of this stack (O(namespace), O(stack_id))
+    that is not dated in the future.
   - The database is restored into a new staging database which then takes the place of
     the old one by renaming, so a restore that fails midway leaves the previous database
     as it was. Open connections to the old database are ended at the swap.
@@ -30,6 +33,7 @@ extends_documentation_fragment:
   - mlops.stack.postgres_connection
   - mlops.stack.postgres_client
   - mlops.stack.s3_transfer
+  - mlops.stack.backup_key
 attributes:
   check_mode:
     description: Verifies the set and the targets and reports what would be restored, changing nothing.
@@ -54,6 +58,18 @@ options:
         names in the set and names to restore into, for example C(mlflow) to
         C(mlflow-restored). Buckets not named keep their name.
     type: dict
+  trust_unsigned:
+    description:
+      - Accept an unsigned set (sets written by 0.1.0 are unsigned), named by O(backup_id);
+        it is never V(latest). Use it only for a set you know is yours. O(key) is then
+        not required.
+    type: bool
+    default: false
+  all_stacks:
+    description:
+      - Consider the sets of every stack at O(source), not only this stack's.
+    type: bool
+    default: false
   force:
     description:
       - Replace a database or bucket that already holds data; buckets then become
@@ -183,9 +199,12 @@ OPTIONS = dict(
     force=dict(type="bool", default=False),
     workers=dict(type="int", default=8),
     bucket_map=dict(type="dict"),
+    trust_unsigned=dict(type="bool", default=False),
+    all_stacks=dict(type="bool", default=False),
 )
 MODULE = ModuleDeclaration(run_restore, "restore the stack", OPTIONS, groups=(
-    "backup_location.source", "s3_connection", "postgres_connection", "postgres_client", "s3_transfer"))
+    "backup_location.source", "s3_connection", "postgres_connection", "postgres_client", "s3_transfer",
+    "backup_key"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@
 Validation raises before anything is read; the plan reads the database,
 the buckets and the destination and changes nothing (check mode stops
 there); the run claims a backup id, writes the set (the dump and the object
-copies side by side), seals it with its manifest and applies retention.
+copies side by side, encrypted unless encrypt=false), signs its manifest
+with the backup key and applies retention, which removes only what it can
+trust: this stack's signed sets beyond the limits, and sets without a
+manifest older than the grace. Anything else is reported, never deleted.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,11 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.stack.plugins.module_utils._backup import database as db
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
-from ansible_collections.mlops.stack.plugins.module_utils._backup import objects
+from ansible_collections.mlops.stack.plugins.module_utils._backup import objects, seal
 from ansible_collections.mlops.stack.plugins.module_utils._backup.params import (
     check_database_access,
     rate,
     rounded,
+    selection,
+    set_key,
+    this_stack,
 )
 from ansible_collections.mlops.stack.plugins.module_utils._backup.stores import (
     BUCKET_NAME,
@@ -48,22 +54,34 @@ class Retention(object):
         self.keep_within = keep_within
         self.incomplete_grace = incomplete_grace
 
-    def doomed(self, store, new_id):
-        """Ids to delete from store, new_id counting as its newest complete set."""
+    def review(self, store, new_id, chosen):
+        """(ids to delete, sets left alone) of store, new_id counting as its newest complete set.
+
+        ``chosen`` is the stores.Selection of this stack's trusted sets. Only
+        its complete sets count; a set without a manifest may go after the
+        grace. Invalid, unsigned, foreign and future-dated sets are never
+        deleted: they are returned, as dict(id, status, reason), to be reported.
+        """
+        listed, left = [(new_id, True)], []
+        for info, _manifest in list_sets(store, chosen):
+            if info["id"] == new_id:
+                continue
+            if info["status"] in ("complete", "incomplete"):
+                listed.append((info["id"], info["status"] == "complete"))
+            else:
+                left.append(dict(id=info["id"], status=info["status"], reason=info.get("reason")))
         if self.keep_last is None and self.keep_within is None and self.incomplete_grace is None:
-            return []
-        listed = [(info["id"], info["status"] == "complete") for info, _m in list_sets(store)
-                  if info["id"] != new_id]
-        listed.append((new_id, True))
-        return sets.select_for_deletion(listed, self.keep_last, self.keep_within, self.incomplete_grace)
+            return [], left
+        return sets.select_for_deletion(listed, self.keep_last, self.keep_within, self.incomplete_grace), left
 
 
 class BackupPlan(object):
     """Everything a backup run needs, read before anything is written."""
 
-    def __init__(self, params, store, source_client, pg):
+    def __init__(self, params, store, source_client, pg, key):
         self.params = params
-        self.store = store
+        self.key = key
+        self.store = seal.SealedStore(store, key) if params["encrypt"] else store
         self.source_client = source_client
         self.pg = pg
         self.database = None
@@ -85,19 +103,23 @@ def run_backup(module):
     retention = validate(module.params)
     plan, reachable = make_plan(module)
     summary = plan.summary()
+    chosen = selection(dict(module.params, all_stacks=False), plan.key)
     if module.check_mode:
         # Count the set this run would add, as the real run does.
-        would_delete = retention.doomed(plan.store, sets.new_backup_id()) if reachable else []
+        would_delete, left = retention.review(plan.store, sets.new_backup_id(), chosen) if reachable else ([], [])
         return dict(changed=True, backup_id=None, location=plan.store.url, plan=summary, deleted=would_delete,
+                    retention_skipped=left,
                     msg="Would back up database %s (%d bytes) and %d objects (%d bytes)"
                     % (summary["database"], summary["database_size"], summary["object_count"],
                        summary["object_bytes"]))
     result = run(plan)
     with failure_of("apply retention at %s" % plan.store.url):
-        deleted = retention.doomed(plan.store, result["backup_id"])
+        deleted, left = retention.review(plan.store, result["backup_id"], chosen)
         for doomed in deleted:
             plan.store.delete_set(doomed)
-    result.update(changed=True, deleted=deleted, plan=summary)
+    for skipped in left:
+        module.warn("Retention left set %s alone (%s: %s)" % (skipped["id"], skipped["status"], skipped["reason"]))
+    result.update(changed=True, deleted=deleted, retention_skipped=left, plan=summary)
     return result
 
 
@@ -106,6 +128,7 @@ def run_backup(module):
 def validate(params):
     """The retention the options ask for; ParameterError before anything is read."""
     check_database_access(params)
+    set_key(params)
     if params.get("keep_last") is not None and params["keep_last"] < 1:
         raise ParameterError("Invalid keep_last %r: it must be at least 1 (the newest "
                              "complete set is always kept)" % params["keep_last"])
@@ -131,7 +154,7 @@ def make_plan(module):
     with failure_of("open backup destination"):
         store = open_store(params["destination"], destination)
         source_client = s3_utils.s3_client(source, max_pool_connections=params["workers"] + 4)
-    plan = BackupPlan(params, store, source_client, db.postgres_access(params))
+    plan = BackupPlan(params, store, source_client, db.postgres_access(params), set_key(params))
     with failure_of("back up database %s" % params["database"]):
         server_major, plan.versions["postgresql_server"] = plan.pg.server_version()
         if plan.pg.where == "local":
@@ -145,7 +168,8 @@ def make_plan(module):
     with failure_of("back up artifacts"):
         plan.listing = objects.list_buckets(source_client, params["buckets"])
         reachable = store.check_reachable()
-    plan.server_side = store.kind == "s3" and objects.same_account(source, destination)
+    # Encrypted objects pass through here: a server-side copy would store them in the clear.
+    plan.server_side = store.kind == "s3" and not params["encrypt"] and objects.same_account(source, destination)
     return plan, reachable
 
 
@@ -191,7 +215,7 @@ def write_set(plan, backup_id):
     with ThreadPoolExecutor(max_workers=1) as pool:
         dumping = pool.submit(dump_database, plan, backup_id)
         try:
-            files, buckets = objects.backup_objects(
+            files, buckets, skipped = objects.backup_objects(
                 plan.source_client, plan.params["buckets"], plan.store, backup_id, plan.server_side,
                 plan.params["workers"], plan.config, listing=plan.listing)
         except BaseException:
@@ -209,7 +233,10 @@ def write_set(plan, backup_id):
     database = dict(name=plan.database["name"], owner=plan.database["owner"], encoding=plan.database["encoding"],
                     file=dump["path"], format="custom", pg_dump_major=dump["major"])
     manifest = sets.build_manifest(backup_id, plan.started, sets.utcnow(), plan.versions, database,
-                                   buckets, files, durations)
+                                   buckets, files, durations, plan.key, this_stack(plan.params),
+                                   seal.encryption_record() if plan.params["encrypt"] else None, skipped)
+    # Every file is on disk before the manifest says the set is complete.
+    plan.store.sync(backup_id)
     plan.store.write_bytes(backup_id, sets.MANIFEST, sets.serialize_manifest(manifest))
     return report(plan, backup_id, manifest, seconds)
 
@@ -240,6 +267,8 @@ def report(plan, backup_id, manifest, seconds):
         database_bytes=totals["database_bytes"], object_count=totals["objects"],
         object_bytes=totals["object_bytes"], total_bytes=totals["bytes"],
         durations=manifest["durations"], server_side_copy=plan.server_side, versions=plan.versions,
+        skipped_objects=totals["skipped_objects"], skipped=manifest["skipped"],
+        encrypted=bool(manifest["encryption"]), stack=manifest["stack"], key_id=manifest["key_id"],
         throughput_mb_s=dict(total=rate(totals["bytes"], seconds["total"]),
                              database=rate(totals["database_bytes"], seconds["database"]),
                              objects=rate(totals["object_bytes"], seconds["objects"])),

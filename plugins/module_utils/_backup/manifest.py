@@ -7,6 +7,8 @@ A set lives under ``<location>/<id>/``: ``database/<name>.dump`` (pg_dump
 custom format), ``objects/<bucket>/<encoded key>`` and ``manifest.json``.
 The manifest is written last, so a set without one (or whose manifest does
 not say ``complete``) is an interrupted run and never counts as a backup.
+It lists every file's size and sha256 and is signed with the backup key
+(seal.py); it records the stack that wrote it (namespace and id).
 Nothing here reads or writes a store (stores.py does).
 """
 
@@ -30,7 +32,11 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
     from urllib import quote, unquote
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+# Format 1: sets of 0.1.0, sealed with an unkeyed sha256 only. Format 2: signed.
+UNSIGNED_FORMAT = 1
+MANIFEST_FORMAT = 2
+# A set dated further ahead than this (clock skew) is never the latest.
+FUTURE_TOLERANCE = 300
 ID_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
 ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -104,9 +110,15 @@ def iso(moment):
 
 # Keys become relative paths that any filesystem accepts: segments are
 # percent-encoded (``~`` included), empty and dot segments are spelled out,
-# and a leaf always ends in ``~`` so ``a`` and ``a/b`` never collide as a
-# file and a directory of the same name.
+# and a leaf always ends in ``~`` so ``a`` and ``a/b`` (or ``a~/b``) never
+# collide as a file and a directory of the same name. A segment longer than
+# a file name may be is cut into pieces, each but the last ending in ``~+``,
+# which no encoded segment otherwise contains.
 _SAFE = "-_.=+@,"
+_LEAF = "~"
+_CONTINUED = "~+"
+# Bytes of one piece: room for the markers within the 255 of most filesystems.
+PIECE_BYTES = 240
 
 
 def _encode_segment(segment):
@@ -114,24 +126,48 @@ def _encode_segment(segment):
         return "%"
     if segment in (".", ".."):
         return segment.replace(".", "%2E")
-    return quote(segment, safe=_SAFE)
+    return quote(segment, safe=_SAFE).replace("~", "%7E")
+
+
+def _pieces(encoded):
+    """encoded cut into pieces of at most PIECE_BYTES, never inside a %XX escape."""
+    pieces = []
+    while len(encoded) > PIECE_BYTES:
+        cut = PIECE_BYTES
+        escape = encoded.rfind("%", cut - 2, cut)
+        if escape != -1:
+            cut = escape
+        pieces.append(encoded[:cut] + _CONTINUED)
+        encoded = encoded[cut:]
+    pieces.append(encoded)
+    return pieces
 
 
 def object_path(bucket, key):
     """Path of an object in a set, relative to the set."""
+    encoded = []
     segments = key.split("/")
-    encoded = [_encode_segment(segment) for segment in segments]
-    encoded[-1] += "~"
+    for position, segment in enumerate(segments):
+        pieces = _pieces(_encode_segment(segment))
+        if position == len(segments) - 1:
+            pieces[-1] += _LEAF
+        encoded.extend(pieces)
     return "objects/%s/%s" % (bucket, "/".join(encoded))
 
 
 def key_from_path(path):
     """Inverse of object_path: (bucket, key)."""
     parts = path.split("/")
-    if len(parts) < 3 or parts[0] != "objects" or not parts[-1].endswith("~"):
+    if len(parts) < 3 or parts[0] != "objects" or not parts[-1].endswith(_LEAF) or parts[-1].endswith(_CONTINUED):
         raise BackupError("Invalid object path %r in manifest" % path)
-    segments = parts[2:]
-    segments[-1] = segments[-1][:-1]
+    segments, current = [], ""
+    for part in parts[2:-1]:
+        if part.endswith(_CONTINUED):
+            current += part[:-len(_CONTINUED)]
+        else:
+            segments.append(current + part)
+            current = ""
+    segments.append(current + parts[-1][:-len(_LEAF)])
     return parts[1], "/".join("" if s == "%" else unquote(s) for s in segments)
 
 
@@ -141,11 +177,14 @@ def _canonical(body):
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def build_manifest(backup_id, started, finished, versions, database, buckets, files, durations):
-    """The manifest of a complete set, sealed with a checksum of its own body.
+def build_manifest(backup_id, started, finished, versions, database, buckets, files, durations,
+                   key, stack, encryption=None, skipped=()):
+    """The manifest of a complete set, signed with ``key`` (a seal.SetKey).
 
     ``files`` is a list of dicts with ``path``, ``size`` and ``sha256``
-    (objects also carry ``bucket`` and ``key``).
+    (objects also carry ``bucket`` and ``key``); ``stack`` is dict(namespace,
+    id); ``encryption`` says how the files are encrypted (None: they are not);
+    ``skipped`` lists the objects that vanished while the set was written.
     """
     object_files = [f for f in files if f["path"].startswith("objects/")]
     body = dict(
@@ -158,16 +197,21 @@ def build_manifest(backup_id, started, finished, versions, database, buckets, fi
         database=database,
         buckets=buckets,
         files=sorted(files, key=lambda f: f["path"]),
+        skipped=sorted(skipped, key=lambda s: (s["bucket"], s["key"])),
         totals=dict(
             files=len(files),
             bytes=sum(f["size"] for f in files),
             objects=len(object_files),
             object_bytes=sum(f["size"] for f in object_files),
             database_bytes=sum(f["size"] for f in files if f["path"].startswith("database/")),
+            skipped_objects=len(skipped),
         ),
         durations=durations,
+        stack=dict(namespace=stack.get("namespace"), id=stack.get("id")),
+        encryption=encryption,
+        key_id=key.key_id,
     )
-    body["checksum"] = "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
+    body["signature"] = key.sign(_canonical(body))
     return body
 
 
@@ -175,8 +219,27 @@ def serialize_manifest(manifest):
     return (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode("utf-8")
 
 
-def parse_manifest(data, backup_id=None):
-    """Parse and verify a manifest; raise BackupError naming what is wrong."""
+class UnsignedSet(BackupError):
+    """A set with no signature: of 0.1.0, or planted."""
+
+
+class Trust(object):
+    """What a reader accepts: the key to check signatures with, and unsigned sets or not.
+
+    Without a key (backup_info only lists) a signature is read but not checked.
+    """
+
+    def __init__(self, key=None, trust_unsigned=False):
+        self.key = key
+        self.trust_unsigned = trust_unsigned
+
+
+def parse_manifest(data, backup_id=None, trust=None):
+    """Parse and authenticate a manifest; raise BackupError naming what is wrong.
+
+    The signature is checked before anything else of the manifest is read.
+    """
+    trust = trust or Trust()
     where = "manifest of backup %s" % backup_id if backup_id else "manifest"
     try:
         manifest = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
@@ -185,12 +248,23 @@ def parse_manifest(data, backup_id=None):
     if not isinstance(manifest, dict):
         raise BackupError("%s is not a JSON object" % where)
     body = dict(manifest)
-    checksum = body.pop("checksum", None)
-    expected = "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
-    if checksum != expected:
-        raise BackupError("%s does not match its checksum (it was altered)" % where)
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise BackupError("%s has unsupported format %r" % (where, manifest.get("format")))
+    if manifest.get("format") == UNSIGNED_FORMAT and "signature" not in manifest:
+        checksum = body.pop("checksum", None)
+        if checksum != "sha256:" + hashlib.sha256(_canonical(body)).hexdigest():
+            raise BackupError("%s does not match its checksum (it was altered)" % where)
+        if not trust.trust_unsigned:
+            raise UnsignedSet("%s is unsigned (a set of 0.1.0, or planted): refused; set "
+                              "trust_unsigned=true only for a set you know is yours" % where)
+    else:
+        signature = body.pop("signature", None)
+        if signature is None:
+            raise BackupError("%s is not signed: refused" % where)
+        if trust.key is not None and not trust.key.signed(_canonical(body), signature):
+            raise BackupError("%s does not match its signature: altered, or signed with another key "
+                              "(the set names key %s, this key is %s)"
+                              % (where, str(manifest.get("key_id"))[:16], trust.key.key_id))
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise BackupError("%s has unsupported format %r" % (where, manifest.get("format")))
     if backup_id and manifest.get("backup_id") != backup_id:
         raise BackupError("%s names another backup id %r" % (where, manifest.get("backup_id")))
     if manifest.get("status") != "complete":
@@ -209,6 +283,29 @@ def parse_manifest(data, backup_id=None):
     if manifest.get("database", {}).get("file") not in seen:
         raise BackupError("%s does not list its database dump" % where)
     return manifest
+
+
+def is_signed(manifest):
+    return "signature" in manifest
+
+
+def stack_of(manifest):
+    """dict(namespace, id) of the stack that wrote a set; empty for unsigned sets."""
+    stack = manifest.get("stack")
+    return stack if isinstance(stack, dict) else {}
+
+
+def belongs_to(manifest, stack):
+    """Whether a set was written by ``stack`` (dict(namespace, id); a None id: any of the namespace)."""
+    recorded = stack_of(manifest)
+    if recorded.get("namespace") != stack.get("namespace"):
+        return False
+    return stack.get("id") is None or recorded.get("id") == stack.get("id")
+
+
+def is_future(backup_id, now=None):
+    """Whether a set is dated ahead of now (beyond clock skew)."""
+    return (id_time(backup_id) - (now or utcnow())).total_seconds() > FUTURE_TOLERANCE
 
 
 # --- retention ---------------------------------------------------------------

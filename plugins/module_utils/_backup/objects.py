@@ -39,6 +39,8 @@ MB = 1024 * 1024
 MAX_COPY_OBJECT = 5 * 1024 * MB
 # Codes of a body refused for not matching its checksum header.
 CHECKSUM_MISMATCH = ("XAmzContentChecksumMismatch", "BadDigest", "InvalidDigest")
+# The code of an object deleted between the listing and its copy (MLflow's gc does that).
+VANISHED = "NoSuchKey"
 DELETE_BATCH = 1000
 
 
@@ -138,16 +140,16 @@ def _run_parallel(function, items, workers):
 
 
 def backup_objects(source_client, buckets, store, backup_id, server_side, workers, config, listing=None):
-    """Copy every object of buckets into the set; return (files, bucket summaries).
+    """Copy every object of buckets into the set; return (files, bucket summaries, skipped).
 
     ``listing`` is the [(bucket, objects)] the caller already listed, if any.
+    An object deleted after the listing is not an error: it is left out and
+    named in ``skipped`` (dicts of bucket and key).
     """
     if listing is None:
         listing = list_buckets(source_client, buckets)
     tasks = []
-    summaries = []
     for bucket, objects in listing:
-        summaries.append(dict(name=bucket, objects=len(objects), bytes=sum(o["Size"] for o in objects)))
         tasks.extend((bucket, o) for o in objects)
     # Big objects first: the pool does not end waiting on one late big transfer.
     tasks.sort(key=lambda task: -task[1]["Size"])
@@ -155,23 +157,33 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
     def copy_one(task):
         bucket, obj = task
         path = object_path(bucket, obj["Key"])
-        with s3_errors("copy s3://%s/%s" % (bucket, obj["Key"])):
-            if server_side:
-                size, digest = _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config)
-            else:
-                body = source_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
-                try:
-                    size, digest = store.write_stream(backup_id, path, body, transfer_config=config)
-                finally:
-                    body.close()
+        try:
+            with s3_errors("copy s3://%s/%s" % (bucket, obj["Key"])):
+                if server_side:
+                    size, digest = _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config)
+                else:
+                    body = source_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
+                    try:
+                        size, digest = store.write_stream(backup_id, path, body, transfer_config=config)
+                    finally:
+                        body.close()
+        except S3Error as error:
+            if error.code == VANISHED:
+                return dict(bucket=bucket, key=obj["Key"], vanished=True)
+            raise
         if size != obj["Size"]:
             raise BackupError("s3://%s/%s changed while it was copied (%d bytes, listed %d)"
                               % (bucket, obj["Key"], size, obj["Size"]))
         return dict(path=path, size=size, sha256=digest, bucket=bucket, key=obj["Key"])
 
-    files = _run_parallel(copy_one, tasks, workers)
-    files.sort(key=lambda f: f["path"])
-    return files, summaries
+    copied = _run_parallel(copy_one, tasks, workers)
+    files = sorted((f for f in copied if not f.get("vanished")), key=lambda f: f["path"])
+    skipped = [dict(bucket=f["bucket"], key=f["key"]) for f in copied if f.get("vanished")]
+    summaries = []
+    for bucket, _objects in listing:
+        held = [f for f in files if f["bucket"] == bucket]
+        summaries.append(dict(name=bucket, objects=len(held), bytes=sum(f["size"] for f in held)))
+    return files, summaries, skipped
 
 
 def _copied(client, bucket, key, response=None):

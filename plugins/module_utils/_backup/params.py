@@ -9,6 +9,9 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
+from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import Trust
+from ansible_collections.mlops.stack.plugins.module_utils._backup.stores import Selection
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
 
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
@@ -40,3 +43,29 @@ def rate(size, seconds):
 def rounded(**seconds):
     """Durations in seconds, to the millisecond."""
     return dict((name, round(value, 3)) for name, value in seconds.items())
+
+
+def key_argument_spec():
+    """The options of doc fragment backup_key: the key sets are signed with, the stack's id."""
+    return dict(key=dict(type="str", no_log=True), stack_id=dict(type="str"))
+
+
+def set_key(params, required=True):
+    """The seal.SetKey of the key option; None when it is not given and not required."""
+    if not params.get("key"):
+        if required:
+            raise ParameterError("key is required: every backup set is signed with the backup key "
+                                 "(the backup role keeps it in its own Secret)")
+        return None
+    return seal.SetKey(params["key"])
+
+
+def this_stack(params):
+    """dict(namespace, id) of the stack the module works for (a None id: any of the namespace)."""
+    return dict(namespace=params.get("namespace") or "mlops", id=params.get("stack_id") or None)
+
+
+def selection(params, key):
+    """The sets a reader trusts and considers: this stack's, unless all_stacks."""
+    stack = None if params.get("all_stacks") else this_stack(params)
+    return Selection(Trust(key, bool(params.get("trust_unsigned"))), stack)

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the restore module does: validate, plan, run, report.
 
-Validation raises before anything is read; the plan reads the set, verifies
-every file of it and checks the targets, changing nothing (check mode stops
-there); the run restores the database (swapped in by renaming) and then the
+Validation raises before anything is read; the plan reads the set, checks
+its manifest's signature with the backup key before trusting anything of it,
+verifies every file of it (decrypting an encrypted set) and checks the
+targets, changing nothing (check mode stops there); the run restores the database (swapped in by renaming) and then the
 objects, each checked against its sha256.
 """
 
@@ -18,11 +19,13 @@ import time
 from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.stack.plugins.module_utils._backup import database as db
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
-from ansible_collections.mlops.stack.plugins.module_utils._backup import objects
+from ansible_collections.mlops.stack.plugins.module_utils._backup import objects, seal
 from ansible_collections.mlops.stack.plugins.module_utils._backup.params import (
     check_database_access,
     rate,
     rounded,
+    selection,
+    set_key,
 )
 from ansible_collections.mlops.stack.plugins.module_utils._backup.pg_client import tool_major
 from ansible_collections.mlops.stack.plugins.module_utils._backup.stores import (
@@ -66,6 +69,7 @@ class RestorePlan(object):
     def summary(self):
         totals = self.manifest["totals"]
         return dict(backup_id=self.backup_id, location=self.store.location_of(self.backup_id),
+                    stack=sets.stack_of(self.manifest), signed=sets.is_signed(self.manifest),
                     database=self.database["name"], buckets=[self.target_bucket(b) for b in self.buckets],
                     object_count=totals["objects"], object_bytes=totals["object_bytes"],
                     database_bytes=totals["database_bytes"], verified_files=len(self.manifest["files"]),
@@ -90,6 +94,7 @@ def run_restore(module):
 def validate(params):
     """ParameterError before anything is read."""
     check_database_access(params, database_optional=True)
+    set_key(params, required=not params.get("trust_unsigned"))
     if params["backup_id"] != "latest":
         sets.id_sort_key(params["backup_id"])
     parse_location(params["source"], "source")
@@ -127,9 +132,14 @@ def read_set(module):
                                            max_pool_connections=params["workers"] + 4)
         if not store.check_reachable():
             raise BackupError("%s does not exist" % store.url)
-        backup_id, manifest = resolve_set(store, wanted)
+        key = set_key(params, required=False)
+        backup_id, manifest = resolve_set(store, wanted, selection(params, key))
+        if manifest.get("encryption") and key is None:
+            raise BackupError("set %s is encrypted: give its key" % backup_id)
+        store = seal.reading_store(store, manifest, key)
     plan = RestorePlan(params, store, target_client, backup_id, manifest)
-    plan.server_side = store.kind == "s3" and objects.same_account(source, s3_utils.s3_connection(params))
+    plan.server_side = (store.kind == "s3" and not store.encrypted
+                        and objects.same_account(source, s3_utils.s3_connection(params)))
     return plan
 
 

@@ -22,12 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import (
     MANIFEST,
+    Trust,
+    UnsignedSet,
+    belongs_to,
     id_sort_key,
     id_time,
     is_backup_id,
+    is_future,
+    is_signed,
     iso,
     parse_manifest,
     sort_ids,
+    stack_of,
 )
 from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import (
     HashingReader,
@@ -77,10 +83,24 @@ def open_store(location, connection=None, option="destination", client_factory=N
     return S3Store(client, where, prefix, connection or {})
 
 
+# Sets hold the database and every artifact: readable by their owner only.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _fsync_directory(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 class DirectoryStore(object):
-    """Sets kept as directories under a local (or mounted) path."""
+    """Sets kept as directories under a local (or mounted) path, 0700 and 0600."""
 
     kind = "dir"
+    encrypted = False
 
     def __init__(self, root):
         self.root = root
@@ -104,7 +124,7 @@ class DirectoryStore(object):
 
     def ensure(self):
         try:
-            os.makedirs(self.root)
+            os.makedirs(self.root, DIRECTORY_MODE)
         except OSError as error:
             if error.errno != errno.EEXIST:
                 raise BackupError("cannot create directory %s: %s" % (self.root, error.strerror)) from error
@@ -119,7 +139,7 @@ class DirectoryStore(object):
     def claim(self, backup_id):
         """Create the set's directory; False when another run holds that id."""
         try:
-            os.mkdir(self._path(backup_id))
+            os.mkdir(self._path(backup_id), DIRECTORY_MODE)
             return True
         except OSError as error:
             if error.errno == errno.EEXIST:
@@ -132,25 +152,37 @@ class DirectoryStore(object):
         parent = os.path.dirname(path)
         if not os.path.isdir(parent):
             try:
-                os.makedirs(parent)
+                os.makedirs(parent, DIRECTORY_MODE)
             except OSError as error:
                 if error.errno != errno.EEXIST:
                     raise
         reader = HashingReader(stream)
-        with open(path, "wb") as handle:
+        with self._create(path) as handle:
             for chunk in read_chunks(reader):
                 handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
         return reader.size, reader.hexdigest()
+
+    @staticmethod
+    def _create(path):
+        return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb")
+
+    def sync(self, backup_id):
+        """Flush the set's directories to disk: its files were flushed as written."""
+        for directory, _subdirectories, _files in os.walk(self._path(backup_id), topdown=False):
+            _fsync_directory(directory)
 
     def write_bytes(self, backup_id, relative, data):
         path = self._path(backup_id, relative)
         temporary = path + ".partial"
-        with open(temporary, "wb") as handle:
+        with self._create(temporary) as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         # A reader sees either no manifest or the whole of it.
         os.rename(temporary, path)
+        _fsync_directory(os.path.dirname(path))
 
     def open_read(self, backup_id, relative):
         try:
@@ -181,6 +213,7 @@ class S3Store(object):
     """Sets kept under s3://bucket/prefix on any S3 endpoint."""
 
     kind = "s3"
+    encrypted = False
 
     def __init__(self, client, bucket, prefix, connection):
         self.client = client
@@ -250,6 +283,9 @@ class S3Store(object):
                                        Config=transfer_config)
         return reader.size, reader.hexdigest()
 
+    def sync(self, backup_id):
+        """An object is durable once its PUT is answered."""
+
     def write_bytes(self, backup_id, relative, data):
         s3_utils.s3_call("write %s to %s" % (relative, self.url), self.client.put_object,
                          Bucket=self.bucket, Key=self.key(backup_id, relative), Body=data)
@@ -281,8 +317,31 @@ class S3Store(object):
 
 # --- reading sets ------------------------------------------------------------
 
-def describe_set(store, backup_id):
-    """What backup_info reports of one set; never raises for a damaged set."""
+class Selection(object):
+    """Which sets a reader trusts (manifest.Trust) and considers its own.
+
+    ``stack`` is dict(namespace, id) (a None id: any set of the namespace);
+    None considers the sets of every stack.
+    """
+
+    def __init__(self, trust=None, stack=None, now=None):
+        self.trust = trust or Trust()
+        self.stack = stack
+        self.now = now
+
+    def mine(self, manifest):
+        return self.stack is None or belongs_to(manifest, self.stack)
+
+
+def describe_set(store, backup_id, selection=None):
+    """What backup_info reports of one set, and its manifest when it is this stack's and trusted.
+
+    Never raises for a damaged set. Its status is one of ``complete``,
+    ``incomplete`` (no manifest), ``invalid`` (altered, wrongly signed or
+    malformed), ``unsigned`` (no signature), ``foreign`` (another stack's)
+    or ``future`` (dated ahead of now: never the latest).
+    """
+    selection = selection or Selection()
     info = dict(id=backup_id, location=store.location_of(backup_id),
                 time=iso(id_time(backup_id)), status="incomplete")
     data = store.read_bytes(backup_id, MANIFEST)
@@ -290,7 +349,10 @@ def describe_set(store, backup_id):
         info["reason"] = "no manifest (interrupted or still running)"
         return info, None
     try:
-        manifest = parse_manifest(data, backup_id)
+        manifest = parse_manifest(data, backup_id, selection.trust)
+    except UnsignedSet as error:
+        info.update(status="unsigned", reason=error.reason)
+        return info, None
     except BackupError as error:
         info.update(status="invalid", reason=error.reason)
         return info, None
@@ -300,32 +362,57 @@ def describe_set(store, backup_id):
         database=manifest["database"].get("name"),
         database_bytes=totals["database_bytes"], objects=totals["objects"],
         object_bytes=totals["object_bytes"], total_bytes=totals["bytes"],
+        skipped_objects=totals.get("skipped_objects", 0),
         buckets=[b["name"] for b in manifest.get("buckets", [])],
         versions=manifest.get("versions", {}), durations=manifest.get("durations", {}),
+        stack=stack_of(manifest), encrypted=bool(manifest.get("encryption")),
+        signature=("unchecked" if selection.trust.key is None else "valid") if is_signed(manifest) else "none",
     )
+    if is_signed(manifest) and not selection.mine(manifest):
+        info.update(status="foreign", reason="written by stack %s" % _stack_name(stack_of(manifest)))
+        return info, None
+    if is_future(backup_id, selection.now):
+        info.update(status="future", reason="dated in the future: never the latest, never pruned")
     return info, manifest
 
 
-def list_sets(store):
-    return [describe_set(store, backup_id) for backup_id in store.list_ids()]
+def _stack_name(stack):
+    return "%s/%s" % (stack.get("namespace") or "?", stack.get("id") or "?")
 
 
-def resolve_set(store, wanted):
-    """(id, manifest) of ``wanted`` (an id or ``latest``), verified."""
+def list_sets(store, selection=None):
+    return [describe_set(store, backup_id, selection) for backup_id in store.list_ids()]
+
+
+def latest_of(described):
+    """The newest complete, signed set of a list_sets answer: (info, manifest) or None."""
+    candidates = [(info, m) for info, m in described if info["status"] == "complete" and is_signed(m)]
+    return candidates[-1] if candidates else None
+
+
+def resolve_set(store, wanted, selection=None):
+    """(id, manifest) of ``wanted`` (an id or ``latest``), authenticated.
+
+    ``latest`` is the newest complete, signed set of this stack not dated in
+    the future; a set named by id must pass the same checks but the date.
+    """
+    selection = selection or Selection()
     if wanted == "latest":
-        described = list_sets(store)
-        complete = [(info, m) for info, m in described if info["status"] == "complete"]
-        if not complete:
-            raise BackupError("no complete backup set at %s" % store.url)
-        info, manifest = complete[-1]
-        return info["id"], manifest
+        newest = latest_of(list_sets(store, selection))
+        if newest is None:
+            raise BackupError("no complete backup set of this stack at %s" % store.url)
+        return newest[0]["id"], newest[1]
     id_sort_key(wanted)
     if wanted not in store.list_ids():
         raise BackupError("backup %s does not exist at %s" % (wanted, store.url))
     data = store.read_bytes(wanted, MANIFEST)
     if data is None:
         raise BackupError("backup %s is incomplete (no manifest)" % wanted)
-    return wanted, parse_manifest(data, wanted)
+    manifest = parse_manifest(data, wanted, selection.trust)
+    if is_signed(manifest) and not selection.mine(manifest):
+        raise BackupError("backup %s was written by stack %s, not this one (set all_stacks=true to restore it)"
+                          % (wanted, _stack_name(stack_of(manifest))))
+    return wanted, manifest
 
 
 def verify_files(store, backup_id, files, workers=4):

@@ -8,9 +8,14 @@ import botocore.exceptions
 import pytest
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
+from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 
 NOW = datetime.datetime(2026, 11, 26, 6, 15, 0, tzinfo=sets.UTC)
 SHA = "0" * 64
+# The backup key of the unit tests' sets, and the stack that writes them.
+KEY_TEXT = "unit-test-backup-key-0123456789abcdef"
+KEY = seal.SetKey(KEY_TEXT)
+STACK = dict(namespace="mlops", id="unit-stack")
 
 
 @pytest.fixture
@@ -26,7 +31,8 @@ def sample_manifest():
             backup_id, NOW, NOW + datetime.timedelta(seconds=3),
             dict(collection="0.1.0", postgresql_server="15.10", pg_dump="15.10", mlflow_schema="abc"),
             dict(name="mlflow", file="database/mlflow.dump", format="custom", owner="mlflow"),
-            [dict(name="mlflow", objects=1, bytes=5)], files, dict(database=1.0, objects=2.0, total=3.0))
+            [dict(name="mlflow", objects=1, bytes=5)], files, dict(database=1.0, objects=2.0, total=3.0),
+            KEY, STACK)
 
     return build
 

@@ -10,13 +10,16 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup import backup,
 from ansible_collections.mlops.stack.plugins.module_utils.common import COLLECTION_VERSION
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, PostgresError, StackError
 
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
+
 OBJECTS = {"1/a/artifacts/model.pkl": b"model", "1/a/meta.yaml": b"meta: 1\n"}
 
 
 def backup_params(destination, **extra):
     params = dict(database="mlflow", buckets=["mlflow"], keep_last=None, keep_within=None, incomplete_grace="1d",
                   workers=2, multipart_threshold_mb=64, multipart_chunk_mb=16, validate_dump=True,
-                  destination=destination, pod=None, pg_bindir=None)
+                  destination=destination, pod=None, pg_bindir=None, key=KEY_TEXT, stack_id="unit-stack",
+                  namespace="mlops", encrypt=False)
     params.update(dict((key, None) for key in s3.s3_argument_spec()))
     params.update(dict((key, None) for key in s3.location_argument_spec("destination") if key != "destination"))
     params.update(endpoint_url="http://minio:9000", access_key="admin", secret_key="s3cr3t")

@@ -8,11 +8,13 @@ from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import info, manifest, stores
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
 
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
+
 
 def info_params(destination, **extra):
     params = dict((key, None) for key in s3.s3_argument_spec())
     params.update(dict((key, None) for key in s3.location_argument_spec("destination")))
-    params.update(destination=destination, backup_id=None, verify=False, workers=2)
+    params.update(destination=destination, backup_id=None, verify=False, workers=2, key=KEY_TEXT, namespace="mlops")
     params.update(extra)
     return params
 

@@ -1,12 +1,16 @@
 """Unit tests for backup set ids, object paths, manifests and retention."""
 
 import datetime
+import hashlib
 import json
 
 import pytest
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
+from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
+
+from conftest import KEY, STACK  # noqa: E402 - the unit tests' backup key and stack
 
 NOW = datetime.datetime(2026, 11, 26, 6, 15, 0, tzinfo=sets.UTC)
 
@@ -55,6 +59,16 @@ class TestObjectPaths:
         segments = path.split("/")
         assert all(s not in ("", ".", "..") for s in segments)
 
+    @pytest.mark.parametrize("key", ["ü" * 300, "a/" + "%" * 100 + "/b", "x" * 1000, "é" * 81 + "~+/z~"])
+    def test_long_keys_fit_file_names_and_round_trip(self, key):
+        path = sets.object_path("mlflow", key)
+        assert sets.key_from_path(path) == ("mlflow", key)
+        assert all(len(s.encode("utf-8")) <= 255 for s in path.split("/"))
+
+    def test_a_key_and_a_tilde_directory_do_not_collide(self):
+        file_path, nested = sets.object_path("b", "a"), sets.object_path("b", "a~/b")
+        assert not nested.startswith(file_path + "/")
+
     def test_file_and_directory_of_one_name_do_not_collide(self):
         paths = [sets.object_path("b", k) for k in ("a", "a/b", "a/", "a~", "a%7E")]
         assert len(set(paths)) == len(paths)
@@ -63,25 +77,72 @@ class TestObjectPaths:
         assert not files & directories
 
 
+def resign(data):
+    """data signed again with the unit tests' key, as someone holding it would."""
+    body = dict(data)
+    body.pop("signature", None)
+    body["signature"] = KEY.sign(sets._canonical(body))
+    return body
+
+
+def unsigned(data):
+    """data as 0.1.0 sealed a manifest: format 1 with an unkeyed checksum."""
+    body = dict(data)
+    for name in ("signature", "stack", "encryption", "key_id", "skipped"):
+        body.pop(name, None)
+    body["format"] = sets.UNSIGNED_FORMAT
+    body["checksum"] = "sha256:" + hashlib.sha256(sets._canonical(body)).hexdigest()
+    return body
+
+
+TRUSTED = sets.Trust(KEY)
+
+
 class TestManifest:
     def test_round_trip(self, sample_manifest):
         built = sample_manifest()
-        parsed = sets.parse_manifest(sets.serialize_manifest(built), "20261126T061500Z")
+        parsed = sets.parse_manifest(sets.serialize_manifest(built), "20261126T061500Z", TRUSTED)
         assert parsed["status"] == "complete"
-        assert parsed["totals"] == dict(files=2, bytes=15, objects=1, object_bytes=5, database_bytes=10)
+        assert parsed["totals"] == dict(files=2, bytes=15, objects=1, object_bytes=5, database_bytes=10,
+                                        skipped_objects=0)
+        assert parsed["stack"] == STACK and parsed["key_id"] == KEY.key_id
 
     def test_any_altered_value_is_detected(self, sample_manifest):
         data = json.loads(sets.serialize_manifest(sample_manifest()))
         data["files"][0]["sha256"] = "f" * 64
-        with pytest.raises(BackupError, match="checksum"):
-            sets.parse_manifest(json.dumps(data))
+        with pytest.raises(BackupError, match="signature"):
+            sets.parse_manifest(json.dumps(data), trust=TRUSTED)
 
     def test_flipped_byte_is_detected(self, sample_manifest):
         data = bytearray(sets.serialize_manifest(sample_manifest()))
         position = data.index(b'"size": 10') + len('"size": 1')
         data[position] = ord("1")
         with pytest.raises(BackupError):
-            sets.parse_manifest(bytes(data))
+            sets.parse_manifest(bytes(data), trust=TRUSTED)
+
+    def test_resealed_with_an_unkeyed_checksum_is_refused(self, sample_manifest):
+        data = json.loads(sets.serialize_manifest(sample_manifest()))
+        data["files"][0]["sha256"] = "f" * 64
+        with pytest.raises(sets.UnsignedSet, match="unsigned"):
+            sets.parse_manifest(json.dumps(unsigned(data)), trust=TRUSTED)
+
+    def test_signed_with_another_key_is_refused_naming_both_keys(self, sample_manifest):
+        other = seal.SetKey("another-stack-backup-key-0123456789")
+        with pytest.raises(BackupError, match="signed with another key .*this key is %s" % other.key_id):
+            sets.parse_manifest(sets.serialize_manifest(sample_manifest()), trust=sets.Trust(other))
+
+    def test_no_signature_is_refused(self, sample_manifest):
+        data = sample_manifest()
+        data.pop("signature")
+        with pytest.raises(BackupError, match="not signed"):
+            sets.parse_manifest(json.dumps(data), trust=TRUSTED)
+
+    def test_unsigned_sets_of_0_1_0_only_when_trusted(self, sample_manifest):
+        old = json.dumps(unsigned(sample_manifest()))
+        with pytest.raises(sets.UnsignedSet, match="trust_unsigned=true"):
+            sets.parse_manifest(old, trust=TRUSTED)
+        parsed = sets.parse_manifest(old, trust=sets.Trust(KEY, trust_unsigned=True))
+        assert not sets.is_signed(parsed) and sets.stack_of(parsed) == {}
 
     def test_not_json(self):
         with pytest.raises(BackupError, match="not valid JSON"):
@@ -89,28 +150,32 @@ class TestManifest:
 
     def test_other_id(self, sample_manifest):
         with pytest.raises(BackupError, match="another backup id"):
-            sets.parse_manifest(sets.serialize_manifest(sample_manifest()), "20261126T061501Z")
+            sets.parse_manifest(sets.serialize_manifest(sample_manifest()), "20261126T061501Z", TRUSTED)
 
     def test_status_must_be_complete(self, sample_manifest):
         data = sample_manifest()
-        data.pop("checksum")
         data["status"] = "running"
-        resealed = sets.build_manifest  # the checksum is recomputed the way backup does
-        body = dict(data)
-        import hashlib
-        body["checksum"] = "sha256:" + hashlib.sha256(sets._canonical(data)).hexdigest()
-        assert resealed
         with pytest.raises(BackupError, match="not complete"):
-            sets.parse_manifest(json.dumps(body))
+            sets.parse_manifest(json.dumps(resign(data)), trust=TRUSTED)
 
     def test_path_escape_is_refused(self, sample_manifest):
         data = sample_manifest()
-        data.pop("checksum")
         data["files"][1]["path"] = "../outside"
-        import hashlib
-        data["checksum"] = "sha256:" + hashlib.sha256(sets._canonical(data)).hexdigest()
         with pytest.raises(BackupError, match="invalid file entry"):
-            sets.parse_manifest(json.dumps(data))
+            sets.parse_manifest(json.dumps(resign(data)), trust=TRUSTED)
+
+
+class TestStacks:
+    def test_a_set_belongs_to_its_namespace_and_id(self, sample_manifest):
+        manifest = sample_manifest()
+        assert sets.belongs_to(manifest, dict(namespace="mlops", id="unit-stack"))
+        assert sets.belongs_to(manifest, dict(namespace="mlops", id=None))
+        assert not sets.belongs_to(manifest, dict(namespace="mlops", id="other"))
+        assert not sets.belongs_to(manifest, dict(namespace="prod", id="unit-stack"))
+
+    def test_future_beyond_clock_skew(self):
+        assert not sets.is_future(sets.new_backup_id(NOW + datetime.timedelta(seconds=60)), NOW)
+        assert sets.is_future(sets.new_backup_id(NOW + datetime.timedelta(days=1)), NOW)
 
 
 def ids(*offsets_hours):

@@ -8,6 +8,8 @@ from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import backup, database, restore
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError, StackError
 
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
+
 OBJECTS = {"1/a/artifacts/model.pkl": b"model", "1/a/meta.yaml": b"meta: 1\n"}
 
 
@@ -15,7 +17,8 @@ def connection_params(prefix):
     params = dict((key, None) for key in s3.s3_argument_spec())
     params.update(dict((key, None) for key in s3.location_argument_spec(prefix) if key != prefix))
     params.update(endpoint_url="http://minio:9000", access_key="admin", secret_key="s3cr3t", pod=None,
-                  pg_bindir=None, workers=2, multipart_threshold_mb=64, multipart_chunk_mb=16)
+                  pg_bindir=None, workers=2, multipart_threshold_mb=64, multipart_chunk_mb=16, key=KEY_TEXT,
+                  stack_id="unit-stack", namespace="mlops", encrypt=False)
     return params
 
 
