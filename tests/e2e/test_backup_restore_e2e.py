@@ -17,6 +17,7 @@ lock, and diagnose.yml. The namespace is purged at the end.
 MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
 failure, not a skip: these tests exist to prove the playbooks work on one.
 """
+import base64
 import json
 import re
 import time
@@ -180,9 +181,18 @@ def test_backup_restore_round_trip(stack, tmp_path_factory):
     old_secrets, old_login = STACK.secret_values(), admin_login()
     assert old_secrets, "the stack's Secrets were not found"
     assert not [s for s in old_secrets if s in output], "a secret appears in backup.yml's output"
+    # The backup key, kept off the cluster as docs/backup.md says (there in an
+    # Ansible Vault file; here a file of extra vars only this test reads).
+    key_secret = json.loads(kubectl("-n", NAMESPACE, "get", "secret", "mlops-stack-backup-key", "-o", "json").stdout)
+    backup_key = base64.b64decode(key_secret["data"]["key"]).decode()
+    assert backup_key not in output, "the backup key appears in backup.yml's output"
+    key_file = tmp_path_factory.mktemp("vault") / "backup-key.json"
+    key_file.write_text(json.dumps({"mlops_backup_key": backup_key}))
+    key_file.chmod(0o600)
 
     # Lose everything: releases, volumes, credentials, namespace.
-    STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+    purged = STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
+    assert "mlops-stack-backup-key" in purged and "backup key" in purged, "the purge did not warn about the key"
     gone = kubectl("get", "namespace", NAMESPACE, check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr, f"namespace {NAMESPACE} still exists"
 
@@ -190,15 +200,26 @@ def test_backup_restore_round_trip(stack, tmp_path_factory):
     new_secrets = STACK.secret_values()
     assert new_secrets and not set(new_secrets) & set(old_secrets), "the fresh stack reused old credentials"
 
+    # Without its key the set cannot be trusted: refused, naming what to give.
+    keyless = STACK.playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
+                             "-e", "mlops_restore_confirm=true", label="restore.yml without the key", expect_rc=1)
+    assert "mlops_backup_key" in keyless, keyless[-2000:]
+
     # The fresh stack holds MLflow's own data, so a restore must be confirmed.
-    refused = STACK.playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
+    given_key = ["-e", f"@{key_file}"]
+    refused = STACK.playbook("restore.yml", *dest, *given_key, "-e", f"mlops_restore_backup_id={backup_id}",
                              label="restore.yml refused", expect_rc=1)
     assert "mlops_restore_confirm=true" in refused
 
-    restored = STACK.playbook("restore.yml", *dest, "-e", f"mlops_restore_backup_id={backup_id}",
+    restored = STACK.playbook("restore.yml", *dest, *given_key, "-e", f"mlops_restore_backup_id={backup_id}",
                               "-e", "mlops_restore_confirm=true", label="restore.yml")
     assert f"Restored set {backup_id}" in restored
-    assert not [s for s in old_secrets + new_secrets if s in restored], "a secret appears in restore.yml's output"
+    assert not [s for s in old_secrets + new_secrets + [backup_key] if s in restored], \
+        "a secret appears in restore.yml's output"
+    # The key given back is stored again, with the restored stack's id: the next backups use it.
+    stored = json.loads(kubectl("-n", NAMESPACE, "get", "secret", "mlops-stack-backup-key", "-o", "json").stdout)
+    assert base64.b64decode(stored["data"]["key"]).decode() == backup_key
+    assert stored["data"]["stack-id"] == key_secret["data"]["stack-id"]
     replicas = kubectl("-n", NAMESPACE, "get", "deploy", RELEASES["mlflow"], "-o",
                        "jsonpath={.status.readyReplicas}")
     assert replicas.stdout.strip() == "1", "MLflow did not come back after the restore"

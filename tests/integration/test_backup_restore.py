@@ -19,6 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 MODEL = "br-model"
 STATE = {}
+# The backup key these tests' sets are signed (and, by default, encrypted) with.
+BACKUP_KEY = "integration-backup-key-" + "0123456789abcdef" * 2
 
 
 def sha256(data):
@@ -135,7 +137,7 @@ def stack(mlflow, postgres, minio, tmp_path_factory):
 
     minio.client().create_bucket(Bucket="stack-backups")
     options = dict(minio.connection_args(), **postgres.connection_args())
-    options.update(database=mlflow.database, buckets=[mlflow.bucket])
+    options.update(database=mlflow.database, buckets=[mlflow.bucket], key=BACKUP_KEY, stack_id="it-stack")
     root = tmp_path_factory.mktemp("sets")
     yield dict(server=mlflow, options=options, dir=str(root / "dir"), root=str(root),
                s3="s3://stack-backups/mlops", minio=minio, postgres=postgres)
@@ -155,7 +157,7 @@ def restore(stack, source, check=False, **extra):
 
 
 def info(stack, destination, **extra):
-    args = dict(destination=destination)
+    args = dict(destination=destination, key=BACKUP_KEY)
     if destination.startswith("s3://"):
         args.update(stack["minio"].connection_args())
     args.update(extra)
@@ -181,7 +183,8 @@ def test_backup_check_mode_writes_nothing(stack):
 
 
 def test_backup_to_directory(stack):
-    result = backup(stack, stack["dir"], workers=4)
+    # Not encrypted: the files are checked here as they lie on disk (test_backup_sets.py: encrypted).
+    result = backup(stack, stack["dir"], workers=4, encrypt=False)
     assert result["changed"] and result["status"] == "complete", result
     assert result["object_count"] == len(STATE["objects"])
     assert result["server_side_copy"] is False
@@ -201,11 +204,12 @@ def test_backup_to_directory(stack):
 
 
 def test_backup_to_s3_server_side_and_streamed(stack):
-    same = backup(stack, stack["s3"])
+    # A server-side copy needs unencrypted sets (encrypted ones stream through: test_backup_sets.py).
+    same = backup(stack, stack["s3"], encrypt=False)
     assert same["status"] == "complete" and same["server_side_copy"] is True, same
     # Another spelling of the endpoint is another endpoint: objects stream through.
     streamed = backup(stack, stack["s3"], destination_endpoint_url=stack["minio"].endpoint.replace(
-        "127.0.0.1", "localhost"), multipart_threshold_mb=5, multipart_chunk_mb=5)
+        "127.0.0.1", "localhost"), multipart_threshold_mb=5, multipart_chunk_mb=5, encrypt=False)
     assert streamed["status"] == "complete" and streamed["server_side_copy"] is False, streamed
     assert same["backup_id"] < streamed["backup_id"]
     listed = info(stack, stack["s3"])

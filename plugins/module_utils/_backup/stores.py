@@ -88,6 +88,18 @@ DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 
 
+def _make_private_directories(path):
+    """os.makedirs, every directory it creates 0700 (makedirs gives the mode to the last only)."""
+    if os.path.isdir(path):
+        return
+    _make_private_directories(os.path.dirname(path))
+    try:
+        os.mkdir(path, DIRECTORY_MODE)
+    except OSError as error:
+        if error.errno != errno.EEXIST:
+            raise
+
+
 def _fsync_directory(path):
     descriptor = os.open(path, os.O_RDONLY)
     try:
@@ -149,13 +161,7 @@ class DirectoryStore(object):
     def write_stream(self, backup_id, relative, stream, transfer_config=None):
         """Write stream to the set; return (size, sha256) of what was written."""
         path = self._path(backup_id, relative)
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            try:
-                os.makedirs(parent, DIRECTORY_MODE)
-            except OSError as error:
-                if error.errno != errno.EEXIST:
-                    raise
+        _make_private_directories(os.path.dirname(path))
         reader = HashingReader(stream)
         with self._create(path) as handle:
             for chunk in read_chunks(reader):
