@@ -14,6 +14,9 @@ Ansible's start-up (about 3 s here); the module-only figures are the module's
 own ``durations.total`` (backup: from the first database query to the
 manifest; restore: verification, database and objects). Both are reported.
 --repeat runs every step that many times and reports min, median and max.
+--compare-encryption also times our backup and restore with encryption off
+(encrypt=false: sets signed only), on the same data in the same run, and
+reports both ("security" in the report).
 
     .tools/venv/bin/python bench/backup_restore.py --gib 1 --objects 1000 --repeat 3
 """
@@ -37,6 +40,8 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from services import TOOLS_BIN, MinioServer, MlflowServer, PostgresServer, run_module  # noqa: E402
 
 MIB = 1024 * 1024
+# The key the benchmark's sets are signed (and encrypted) with; never a real one.
+BENCH_KEY = "benchmark-backup-key-" + "0" * 32
 
 
 def timed(function, *args, **kwargs):
@@ -115,6 +120,8 @@ def main():
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=1, help="times to run each step")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--compare-encryption", action="store_true",
+                        help="also time backup and restore with encryption off")
     options = parser.parse_args()
 
     base = tempfile.mkdtemp(prefix="mlops-stack-bench-")
@@ -153,7 +160,8 @@ def main():
         target = ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.user]
 
         module_args = dict(minio.connection_args(), **postgres.connection_args())
-        module_args.update(database="mlflow", buckets=["mlflow"], workers=options.workers)
+        module_args.update(database="mlflow", buckets=["mlflow"], workers=options.workers, key=BENCH_KEY,
+                           stack_id="bench")
         restore_args = dict(module_args, force=True)
         restore_args.pop("buckets")
 
@@ -164,6 +172,27 @@ def main():
 
         times = dict(baseline_backup=[], backup=[], backup_module=[],
                      baseline_restore=[], restore=[], restore_module=[], verify=[])
+        plain = dict(backup=[], backup_module=[], restore=[], restore_module=[])
+
+        def plain_round_trip(repetition):
+            """Our backup and restore with encryption off, on the same data."""
+            plain_dir = os.path.join(base, "plain-%d" % repetition)
+            seconds, result = timed(run_module, "backup", dict(module_args, destination=plain_dir, encrypt=False))
+            if result["failed"]:
+                raise RuntimeError("backup (encrypt=false) failed: %s" % result["msg"])
+            plain["backup"].append(seconds)
+            plain["backup_module"].append(result["durations"]["total"])
+            print("module backup, encryption off: %.1fs (%s)" % (seconds, json.dumps(result["durations"])),
+                  flush=True)
+            wipe()
+            seconds, restored = timed(run_module, "restore", dict(restore_args, source=plain_dir))
+            if restored["failed"]:
+                raise RuntimeError("restore (encrypt=false) failed: %s" % restored["msg"])
+            plain["restore"].append(seconds)
+            plain["restore_module"].append(restored["durations"]["total"])
+            print("module restore, encryption off: %.1fs (%s)" % (seconds, json.dumps(restored["durations"])),
+                  flush=True)
+            shutil.rmtree(plain_dir, ignore_errors=True)
         for repetition in range(options.repeat):
             # --- backup -------------------------------------------------------
             baseline_dir = os.path.join(base, "baseline-%d" % repetition)
@@ -208,6 +237,8 @@ def main():
             times["verify"].append(restored["durations"]["verify"])
             print("module restore: %.1fs (%s)" % (seconds, json.dumps(restored["durations"])), flush=True)
             shutil.rmtree(baseline_dir, ignore_errors=True)
+            if options.compare_encryption:
+                plain_round_trip(repetition)
             if repetition < options.repeat - 1:
                 shutil.rmtree(sets_dir, ignore_errors=True)
 
@@ -232,6 +263,18 @@ def main():
             load_average=[round(v, 2) for v in os.getloadavg()],
             backup=step("backup"), restore=dict(step("restore"), verify_s=spread(times["verify"])),
         )
+        if options.compare_encryption:
+            def mib_s(values):
+                return round(mib / min(values), 1)
+            report["security"] = dict(
+                signed_and_encrypted=dict(backup_module_mib_s=mib_s(times["backup_module"]),
+                                          backup_end_to_end_mib_s=mib_s(times["backup"]),
+                                          restore_module_mib_s=mib_s(times["restore_module"]),
+                                          restore_end_to_end_mib_s=mib_s(times["restore"])),
+                signed_only=dict(backup_module_mib_s=mib_s(plain["backup_module"]),
+                                 backup_end_to_end_mib_s=mib_s(plain["backup"]),
+                                 restore_module_mib_s=mib_s(plain["restore_module"]),
+                                 restore_end_to_end_mib_s=mib_s(plain["restore"])))
         print(json.dumps(report, indent=2))
         results = os.path.join(REPO, "bench", "results")
         os.makedirs(results, exist_ok=True)

@@ -67,6 +67,15 @@ LIST_SETS = """---
       ansible.builtin.include_role:
         name: mlops.stack.minio
         tasks_from: connect
+    - name: Read the backup key
+      kubernetes.core.k8s_info:
+        kubeconfig: "{{ mlops_kubeconfig | default(omit) }}"
+        context: "{{ mlops_kube_context | default(omit) }}"
+        kind: Secret
+        namespace: "{{ mlops_namespace }}"
+        name: mlops-stack-backup-key
+      register: backup_key
+      no_log: true
     - name: Read the sets
       block:
         - name: List the sets
@@ -75,6 +84,8 @@ LIST_SETS = """---
             access_key: "{{ minio_connection.access_key }}"
             secret_key: "{{ minio_connection.secret_key }}"
             destination: "{{ destination }}"
+            namespace: "{{ mlops_namespace }}"
+            key: "{{ (backup_key.resources | first).data.key | ansible.builtin.b64decode }}"
             verify: true
           register: sets
         - name: Read the manifests
