@@ -105,6 +105,26 @@ def ratios(baseline, ours):
     return spread([b / o for b, o in zip(baseline, ours)])
 
 
+def module_step(name, args, into, label):
+    """Run one module, record its end-to-end and module-only seconds in into; return its result."""
+    seconds, result = timed(run_module, name, args)
+    if result["failed"]:
+        raise RuntimeError("%s (%s) failed: %s" % (name, label, result["msg"]))
+    into[name].append(seconds)
+    into[name + "_module"].append(result["durations"]["total"])
+    print("module %s, %s: %.1fs (%s)" % (name, label, seconds, json.dumps(result["durations"])), flush=True)
+    return result
+
+
+def encryption_report(mib, encrypted, plain):
+    """Best MiB/s of our backup and restore, signed and encrypted against signed only."""
+    def rates(times):
+        return dict((name + "_mib_s", round(mib / min(times[step]), 1)) for name, step in (
+            ("backup_module", "backup_module"), ("backup_end_to_end", "backup"),
+            ("restore_module", "restore_module"), ("restore_end_to_end", "restore")))
+    return dict(signed_and_encrypted=rates(encrypted), signed_only=rates(plain))
+
+
 def run(command, env=None):
     completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                check=False)
@@ -177,22 +197,11 @@ def main():
         def plain_round_trip(repetition):
             """Our backup and restore with encryption off, on the same data."""
             plain_dir = os.path.join(base, "plain-%d" % repetition)
-            seconds, result = timed(run_module, "backup", dict(module_args, destination=plain_dir, encrypt=False))
-            if result["failed"]:
-                raise RuntimeError("backup (encrypt=false) failed: %s" % result["msg"])
-            plain["backup"].append(seconds)
-            plain["backup_module"].append(result["durations"]["total"])
-            print("module backup, encryption off: %.1fs (%s)" % (seconds, json.dumps(result["durations"])),
-                  flush=True)
+            module_step("backup", dict(module_args, destination=plain_dir, encrypt=False), plain, "encryption off")
             wipe()
-            seconds, restored = timed(run_module, "restore", dict(restore_args, source=plain_dir))
-            if restored["failed"]:
-                raise RuntimeError("restore (encrypt=false) failed: %s" % restored["msg"])
-            plain["restore"].append(seconds)
-            plain["restore_module"].append(restored["durations"]["total"])
-            print("module restore, encryption off: %.1fs (%s)" % (seconds, json.dumps(restored["durations"])),
-                  flush=True)
+            module_step("restore", dict(restore_args, source=plain_dir), plain, "encryption off")
             shutil.rmtree(plain_dir, ignore_errors=True)
+
         for repetition in range(options.repeat):
             # --- backup -------------------------------------------------------
             baseline_dir = os.path.join(base, "baseline-%d" % repetition)
@@ -208,12 +217,7 @@ def main():
             print("baseline backup: %.1fs" % seconds, flush=True)
 
             sets_dir = os.path.join(base, "sets-%d" % repetition)
-            seconds, result = timed(run_module, "backup", dict(module_args, destination=sets_dir))
-            if result["failed"]:
-                raise RuntimeError("backup failed: %s" % result["msg"])
-            times["backup"].append(seconds)
-            times["backup_module"].append(result["durations"]["total"])
-            print("module backup: %.1fs (%s)" % (seconds, json.dumps(result["durations"])), flush=True)
+            result = module_step("backup", dict(module_args, destination=sets_dir), times, "signed and encrypted")
             set_bytes = result["total_bytes"]
 
             # --- restore ------------------------------------------------------
@@ -229,13 +233,8 @@ def main():
             times["baseline_restore"].append(seconds)
             print("baseline restore: %.1fs" % seconds, flush=True)
             wipe()
-            seconds, restored = timed(run_module, "restore", dict(restore_args, source=sets_dir))
-            if restored["failed"]:
-                raise RuntimeError("restore failed: %s" % restored["msg"])
-            times["restore"].append(seconds)
-            times["restore_module"].append(restored["durations"]["total"])
+            restored = module_step("restore", dict(restore_args, source=sets_dir), times, "signed and encrypted")
             times["verify"].append(restored["durations"]["verify"])
-            print("module restore: %.1fs (%s)" % (seconds, json.dumps(restored["durations"])), flush=True)
             shutil.rmtree(baseline_dir, ignore_errors=True)
             if options.compare_encryption:
                 plain_round_trip(repetition)
@@ -263,18 +262,8 @@ def main():
             load_average=[round(v, 2) for v in os.getloadavg()],
             backup=step("backup"), restore=dict(step("restore"), verify_s=spread(times["verify"])),
         )
-        if options.compare_encryption:
-            def mib_s(values):
-                return round(mib / min(values), 1)
-            report["security"] = dict(
-                signed_and_encrypted=dict(backup_module_mib_s=mib_s(times["backup_module"]),
-                                          backup_end_to_end_mib_s=mib_s(times["backup"]),
-                                          restore_module_mib_s=mib_s(times["restore_module"]),
-                                          restore_end_to_end_mib_s=mib_s(times["restore"])),
-                signed_only=dict(backup_module_mib_s=mib_s(plain["backup_module"]),
-                                 backup_end_to_end_mib_s=mib_s(plain["backup"]),
-                                 restore_module_mib_s=mib_s(plain["restore_module"]),
-                                 restore_end_to_end_mib_s=mib_s(plain["restore"])))
+        # Encryption on against off, same data, same run (--compare-encryption).
+        report["security"] = encryption_report(mib, times, plain) if plain["backup"] else None
         print(json.dumps(report, indent=2))
         results = os.path.join(REPO, "bench", "results")
         os.makedirs(results, exist_ok=True)

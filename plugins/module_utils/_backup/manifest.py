@@ -247,6 +247,17 @@ def parse_manifest(data, backup_id=None, trust=None):
         raise BackupError("%s is not valid JSON (%s)" % (where, error)) from error
     if not isinstance(manifest, dict):
         raise BackupError("%s is not a JSON object" % where)
+    _authenticate(manifest, where, trust)
+    if backup_id and manifest.get("backup_id") != backup_id:
+        raise BackupError("%s names another backup id %r" % (where, manifest.get("backup_id")))
+    if manifest.get("status") != "complete":
+        raise BackupError("%s has status %r, not complete" % (where, manifest.get("status")))
+    _check_files(manifest, where)
+    return manifest
+
+
+def _authenticate(manifest, where, trust):
+    """Check a manifest's signature (or, for a trusted unsigned set, its checksum) before reading it."""
     body = dict(manifest)
     if manifest.get("format") == UNSIGNED_FORMAT and "signature" not in manifest:
         checksum = body.pop("checksum", None)
@@ -255,20 +266,20 @@ def parse_manifest(data, backup_id=None, trust=None):
         if not trust.trust_unsigned:
             raise UnsignedSet("%s is unsigned (a set of 0.1.0, or planted): refused; set "
                               "trust_unsigned=true only for a set you know is yours" % where)
-    else:
-        signature = body.pop("signature", None)
-        if signature is None:
-            raise BackupError("%s is not signed: refused" % where)
-        if trust.key is not None and not trust.key.signed(_canonical(body), signature):
-            raise BackupError("%s does not match its signature: altered, or signed with another key "
-                              "(the set names key %s, this key is %s)"
-                              % (where, str(manifest.get("key_id"))[:16], trust.key.key_id))
-        if manifest.get("format") != MANIFEST_FORMAT:
-            raise BackupError("%s has unsupported format %r" % (where, manifest.get("format")))
-    if backup_id and manifest.get("backup_id") != backup_id:
-        raise BackupError("%s names another backup id %r" % (where, manifest.get("backup_id")))
-    if manifest.get("status") != "complete":
-        raise BackupError("%s has status %r, not complete" % (where, manifest.get("status")))
+        return
+    signature = body.pop("signature", None)
+    if signature is None:
+        raise BackupError("%s is not signed: refused" % where)
+    if trust.key is not None and not trust.key.signed(_canonical(body), signature):
+        raise BackupError("%s does not match its signature: altered, or signed with another key "
+                          "(the set names key %s, this key is %s)"
+                          % (where, str(manifest.get("key_id"))[:16], trust.key.key_id))
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise BackupError("%s has unsupported format %r" % (where, manifest.get("format")))
+
+
+def _check_files(manifest, where):
+    """Every file entry well formed, inside the set, listed once; the dump among them."""
     files = manifest.get("files")
     if not isinstance(files, list):
         raise BackupError("%s lists no files" % where)
@@ -282,7 +293,6 @@ def parse_manifest(data, backup_id=None, trust=None):
         seen.add(path)
     if manifest.get("database", {}).get("file") not in seen:
         raise BackupError("%s does not list its database dump" % where)
-    return manifest
 
 
 def is_signed(manifest):

@@ -404,9 +404,13 @@ def resolve_set(store, wanted, selection=None):
     """
     selection = selection or Selection()
     if wanted == "latest":
-        newest = latest_of(list_sets(store, selection))
+        described = list_sets(store, selection)
+        newest = latest_of(described)
         if newest is None:
-            raise BackupError("no complete backup set of this stack at %s" % store.url)
+            refused = [info for info, _m in described if info["status"] in ("invalid", "unsigned")]
+            raise BackupError("no complete backup set of this stack at %s%s" % (store.url, (
+                " (%d set(s) refused, e.g. %s: %s)" % (len(refused), refused[-1]["id"], refused[-1]["reason"])
+                if refused else "")))
         return newest[0]["id"], newest[1]
     id_sort_key(wanted)
     if wanted not in store.list_ids():

@@ -4,13 +4,12 @@ import json
 import os
 
 import pytest
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import backup, database
 from ansible_collections.mlops.stack.plugins.module_utils.common import COLLECTION_VERSION
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, PostgresError, StackError
-
-from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 OBJECTS = {"1/a/artifacts/model.pkl": b"model", "1/a/meta.yaml": b"meta: 1\n"}
 

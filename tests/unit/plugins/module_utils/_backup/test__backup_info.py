@@ -3,12 +3,11 @@
 import os
 
 import pytest
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import info, manifest, stores
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
-
-from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 
 def info_params(destination, **extra):

@@ -5,12 +5,11 @@ import hashlib
 import json
 
 import pytest
+from conftest import KEY, STACK  # noqa: E402 - the unit tests' backup key and stack
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
 from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
-
-from conftest import KEY, STACK  # noqa: E402 - the unit tests' backup key and stack
 
 NOW = datetime.datetime(2026, 11, 26, 6, 15, 0, tzinfo=sets.UTC)
 

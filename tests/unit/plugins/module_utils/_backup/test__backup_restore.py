@@ -3,12 +3,11 @@
 import os
 
 import pytest
+from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 from ansible_collections.mlops.stack.plugins.module_utils import s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import backup, database, restore
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError, StackError
-
-from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
 
 OBJECTS = {"1/a/artifacts/model.pkl": b"model", "1/a/meta.yaml": b"meta: 1\n"}
 

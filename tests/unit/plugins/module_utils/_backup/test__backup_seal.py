@@ -4,11 +4,10 @@ import io
 import os
 
 import pytest
+from conftest import KEY  # noqa: E402 - the unit tests' backup key
 
 from ansible_collections.mlops.stack.plugins.module_utils._backup import seal, stores
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, ParameterError
-
-from conftest import KEY  # noqa: E402 - the unit tests' backup key
 
 PLACE = "20261126T061500Z/objects/mlflow/a~"
 
