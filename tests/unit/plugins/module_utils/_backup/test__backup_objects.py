@@ -91,3 +91,19 @@ def test_an_existing_bucket_is_kept_and_extra_objects_go(fakes):
     objects.create_bucket(client, "data")
     assert objects.delete_extra_objects(client, "data", {"keep"}) == 1
     assert client.buckets == {"data": {"keep": b"1"}}
+
+
+def test_an_object_deleted_after_the_listing_is_skipped(fakes, tmp_path):
+    class Vanishing(fakes.S3):
+        def get_object(self, **kwargs):
+            if kwargs["Key"] == "gone":
+                raise botocore.exceptions.ClientError({"Error": {"Code": "NoSuchKey", "Message": "no"}}, "GetObject")
+            return super(Vanishing, self).get_object(**kwargs)
+
+    store = stores.DirectoryStore(str(tmp_path))
+    store.claim("20261126T061500Z")
+    files, buckets, skipped = objects.backup_objects(
+        Vanishing({"data": {"gone": b"x", "kept": b"yy"}}), ["data"], store, "20261126T061500Z", False, 2,
+        objects.transfer_config())
+    assert [f["key"] for f in files] == ["kept"] and skipped == [dict(bucket="data", key="gone")]
+    assert buckets == [dict(name="data", objects=1, bytes=2)]

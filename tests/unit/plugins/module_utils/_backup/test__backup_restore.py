@@ -134,3 +134,38 @@ def test_a_missing_location_or_set_is_named(fakes, written, targets, tmp_path):
         tmp_path / "nowhere", tmp_path / "nowhere")
     with pytest.raises(BackupError, match="backup 20000101T000000Z does not exist at"):
         run(fakes, directory, backup_id="20000101T000000Z")
+
+
+@pytest.fixture
+def written_encrypted(fakes, monkeypatch, tmp_path):
+    """As written, with encryption on (the default of the module)."""
+    monkeypatch.setattr(s3, "s3_client", lambda connection, max_pool_connections=16: fakes.S3({"mlflow": OBJECTS}))
+    monkeypatch.setattr(database, "postgres_access", lambda params: fakes.Postgres())
+    params = connection_params("destination")
+    params.update(database="mlflow", buckets=["mlflow"], keep_last=None, keep_within=None, incomplete_grace="1d",
+                  validate_dump=True, destination=str(tmp_path), encrypt=True)
+    result = backup.run_backup(fakes.Module(params))
+    assert result["encrypted"] is True
+    return str(tmp_path), result["backup_id"]
+
+
+def test_an_encrypted_set_restores_the_plaintext(fakes, written_encrypted, targets):
+    directory, backup_id = written_encrypted
+    target, pg = targets
+    with open(os.path.join(directory, backup_id, "database", "mlflow.dump"), "rb") as handle:
+        assert not handle.read().startswith(b"PGDMP")
+    result = run(fakes, directory)
+    assert result["changed"] and target.buckets == {"mlflow": OBJECTS}
+    staging = "mlflow__restore_%s" % backup_id.lower()
+    # Streamed and decrypted: no file handed to pg_restore, whose bytes are the dump's own.
+    assert pg.restored[0][:3] == (staging, b"PGDMP-dump", 10)
+
+
+def test_an_encrypted_set_needs_its_key(fakes, written_encrypted, targets):
+    directory, backup_id = written_encrypted
+    with pytest.raises(BackupError, match="signed with another key"):
+        run(fakes, directory, key="another-stack-backup-key-0123456789", backup_id=backup_id)
+    with pytest.raises(ParameterError, match="key is required"):
+        run(fakes, directory, key=None)
+    target, pg = targets
+    assert target.buckets == {} and pg.executed == []
