@@ -1,6 +1,7 @@
 """Unit tests for where backup sets are kept: locations, the directory and the S3 store."""
 
 import io
+import os
 
 import botocore.stub
 import pytest
@@ -123,3 +124,20 @@ class TestS3Store:
         stub.add_response("delete_objects", {}, dict(Bucket="backups", Delete=dict(
             Objects=[dict(Key="mlops/20261126T061500Z/database/x.dump")], Quiet=True)))
         store.delete_set("20261126T061500Z")
+
+
+def test_files_and_directories_are_flushed_before_the_manifest(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda descriptor: synced.append(os.readlink("/proc/self/fd/%d" % descriptor))
+                        or real_fsync(descriptor))
+    store = stores.DirectoryStore(str(tmp_path))
+    store.claim("20261126T061500Z")
+    store.write_stream("20261126T061500Z", "objects/b/deep/key~", io.BytesIO(b"data"))
+    store.sync("20261126T061500Z")
+    store.write_bytes("20261126T061500Z", "manifest.json", b"{}")
+    root = str(tmp_path / "20261126T061500Z")
+    assert synced[0] == root + "/objects/b/deep/key~"
+    assert {root, root + "/objects", root + "/objects/b", root + "/objects/b/deep"} <= set(synced[1:-2])
+    assert synced[-2:] == [root + "/manifest.json.partial", root]
+    assert all(os.stat(os.path.join(root, *p)).st_mode & 0o777 == 0o700 for p in ([], ["objects"], ["objects", "b"]))
