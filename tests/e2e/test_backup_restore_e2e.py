@@ -334,13 +334,28 @@ result = {
 }
 if root.get("old"):
     result["old_keys"] = code(client(*root["old"]).list_objects_v2, Bucket=bucket)
+if root.get("backup"):
+    backup, prefix = client(*root["backup"]), root["prefix"]
+    admin.put_object(Bucket=bucket, Key="e2e-artifact.txt", Body=b"a")
+    result["backup"] = {
+        "read_artifact": code(backup.get_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "list_artifacts": code(backup.list_objects_v2, Bucket=bucket),
+        "write_set": code(backup.put_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a", Body=b"a"),
+        "read_set": code(backup.get_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a"),
+        "delete_set": code(backup.delete_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a"),
+        "write_elsewhere": code(backup.put_object, Bucket="mlflow-backups", Key="other/a", Body=b"a"),
+        "write_artifact": code(backup.put_object, Bucket=bucket, Key="e2e-planted.txt", Body=b"a"),
+        "delete_artifact": code(backup.delete_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "delete_bucket": code(backup.delete_bucket, Bucket="mlflow-backups"),
+    }
+    admin.delete_object(Bucket=bucket, Key="e2e-artifact.txt")
 print(json.dumps(result))
 """
 
 
-def s3_probe(old=None):
+def s3_probe(old=None, backup=None):
     root = STACK.secret_data(f"{RELEASES['minio']}-auth")
-    login = {"root": [root["root-user"], root["root-password"]], "old": old}
+    login = {"root": [root["root-user"], root["root-password"]], "old": old, "backup": backup, "prefix": NAMESPACE}
     proc = kubectl("-n", NAMESPACE, "exec", "-i", f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
                    "python3", "-c", S3_PROBE, "mlflow", check=False, timeout=300, stdin=json.dumps(login))
     assert proc.returncode == 0, f"S3 probe failed:\n{proc.stderr[-3000:]}"
@@ -357,13 +372,21 @@ def mlflow_s3_secret():
 
 
 def test_mlflow_s3_login_is_least_privilege_and_rotates(stack):
-    """MLflow's pod holds a MinIO login of its own, allowed only its bucket's objects;
-    mlops_rotate_credentials gives it a new one, rolls MLflow and removes the old."""
+    """MLflow's pod holds a MinIO login of its own, allowed only its bucket's objects; the
+    backups' login reads them and writes sets but deletes none; mlops_rotate_credentials
+    gives MLflow a new login, rolls MLflow and removes the old one."""
     root_user = STACK.secret_data(f"{RELEASES['minio']}-auth")["root-user"]
     before = mlflow_s3_secret()
     assert before["access-key-id"] != root_user, "MLflow was handed the MinIO root login"
     denied = {"read_backups", "get_backup", "delete_backup", "put_other", "create_bucket", "delete_bucket"}
-    probe = s3_probe()
+    backup = STACK.secret_data("mlops-backup-s3")
+    assert backup["access-key-id"] not in (root_user, before["access-key-id"])
+    probe = s3_probe(backup=[backup["access-key-id"], backup["secret-access-key"]])
+    # The backups' own user reads the artifacts and writes sets, but deletes nothing.
+    assert probe.pop("backup") == {
+        "read_artifact": None, "list_artifacts": None, "write_set": None, "read_set": None,
+        "delete_set": "AccessDenied", "write_elsewhere": "AccessDenied", "write_artifact": "AccessDenied",
+        "delete_artifact": "AccessDenied", "delete_bucket": "AccessDenied"}
     assert {k: v for k, v in probe.items() if k not in denied} == dict.fromkeys(
         ("put_own", "get_own", "list_own", "delete_own")), probe
     assert {k: probe[k] for k in denied} == dict.fromkeys(denied, "AccessDenied"), probe
