@@ -327,6 +327,10 @@ def manage_user(module):
     current = service.read_user(params["name"])
     if params["state"] == "present" and params["password"] is None and current is None:
         raise ParameterError("password is required to create user %s" % params["name"])
+    if params["state"] == "present":
+        missing = [name for name in params["policies"] or [] if service.read_policy(name) is None]
+        if missing:
+            raise ParameterError("policies names policies that do not exist: %s" % ", ".join(missing))
     works = None
     if current is not None and params["state"] == "present" and params["password"] is not None \
             and params["update_password"] == "always":

@@ -145,7 +145,7 @@ def test_user_policies_purged_or_kept_and_user_removed(minio, buckets):
     ("minio_user", dict(name="it-user-d", password="short"), ["password", "8 to 40"]),
     ("minio_user", dict(name="it-user-d"), ["password is required"]),
     ("minio_user", dict(name="it-user-d", password=PASSWORD, policies=["no-such-policy"]),
-     ["attach policy no-such-policy"]),
+     ["policies", "do not exist: no-such-policy"]),
     ("minio_user", dict(name="it-user-d", password=PASSWORD, update_password="never"), ["update_password"]),
     ("minio_policy", dict(name="it-bad"), ["policy is required"]),
     ("minio_policy", dict(name="it-bad", policy={"Statement": []}), ["policy must be an IAM policy"]),
