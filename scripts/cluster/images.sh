@@ -127,6 +127,7 @@ build_args() {
       printf -- '--build-arg=KUBERNETES_VERSION=%s\n' "$(pin kubernetes 36.0.3)"
       printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
       printf -- '--build-arg=PSYCOPG_VERSION=%s\n' "$(pin psycopg 3.3.9)"
+      printf -- '--build-arg=MINIO_SDK_VERSION=%s\n' "$(pin minio 7.2.20)"
       ;;
   esac
 }

@@ -316,3 +316,130 @@ def test_mlflow_on_external_services(stack, tmp_path):
         assert re.search(r"changed=0\s", again), again[-3000:]
     finally:
         STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")
+
+
+# Runs in the MLflow pod with the S3 key pair of its own environment (what the
+# server itself uses) and, from stdin, the root login to set the scene; prints
+# one JSON line: the S3 error code of each attempt, null when it was allowed.
+S3_PROBE = r"""
+import json, os, sys
+import boto3, botocore.config, botocore.exceptions
+root = json.loads(sys.stdin.read())
+def client(key, secret):
+    return boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id=key,
+                        aws_secret_access_key=secret, region_name="us-east-1",
+                        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+def code(call, **kwargs):
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+    return None
+admin = client(*root["root"])
+for name in ("mlflow-backups", "e2e-other"):
+    code(admin.create_bucket, Bucket=name)
+admin.put_object(Bucket="mlflow-backups", Key="set/manifest.json", Body=b"{}")
+own = client(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+bucket = sys.argv[1]
+result = {
+    "put_own": code(own.put_object, Bucket=bucket, Key="e2e-probe.txt", Body=b"x"),
+    "get_own": code(own.get_object, Bucket=bucket, Key="e2e-probe.txt"),
+    "list_own": code(own.list_objects_v2, Bucket=bucket),
+    "delete_own": code(own.delete_object, Bucket=bucket, Key="e2e-probe.txt"),
+    "read_backups": code(own.list_objects_v2, Bucket="mlflow-backups"),
+    "get_backup": code(own.get_object, Bucket="mlflow-backups", Key="set/manifest.json"),
+    "delete_backup": code(own.delete_object, Bucket="mlflow-backups", Key="set/manifest.json"),
+    "put_other": code(own.put_object, Bucket="e2e-other", Key="x", Body=b"x"),
+    "create_bucket": code(own.create_bucket, Bucket="e2e-new-bucket"),
+    "delete_bucket": code(own.delete_bucket, Bucket=bucket),
+}
+if root.get("old"):
+    result["old_keys"] = code(client(*root["old"]).list_objects_v2, Bucket=bucket)
+if root.get("backup"):
+    backup, prefix = client(*root["backup"]), root["prefix"]
+    admin.put_object(Bucket=bucket, Key="e2e-artifact.txt", Body=b"a")
+    result["backup"] = {
+        "read_artifact": code(backup.get_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "list_artifacts": code(backup.list_objects_v2, Bucket=bucket),
+        "write_set": code(backup.put_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a", Body=b"a"),
+        "read_set": code(backup.get_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a"),
+        "delete_set": code(backup.delete_object, Bucket="mlflow-backups", Key=prefix + "/e2e-set/a"),
+        "write_elsewhere": code(backup.put_object, Bucket="mlflow-backups", Key="other/a", Body=b"a"),
+        "write_artifact": code(backup.put_object, Bucket=bucket, Key="e2e-planted.txt", Body=b"a"),
+        "delete_artifact": code(backup.delete_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "delete_bucket": code(backup.delete_bucket, Bucket="mlflow-backups"),
+    }
+    admin.delete_object(Bucket=bucket, Key="e2e-artifact.txt")
+print(json.dumps(result))
+"""
+
+
+def s3_probe(old=None, backup=None):
+    root = STACK.secret_data(f"{RELEASES['minio']}-auth")
+    login = {"root": [root["root-user"], root["root-password"]], "old": old, "backup": backup, "prefix": NAMESPACE}
+    proc = kubectl("-n", NAMESPACE, "exec", "-i", f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
+                   "python3", "-c", S3_PROBE, "mlflow", check=False, timeout=300, stdin=json.dumps(login))
+    assert proc.returncode == 0, f"S3 probe failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def mlflow_s3_secret():
+    deployment = json.loads(kubectl("-n", NAMESPACE, "get", "deployment", RELEASES["mlflow"], "-o", "json").stdout)
+    env = {item["name"]: item.get("valueFrom", {}) for item in
+           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    name = env["AWS_ACCESS_KEY_ID"]["secretKeyRef"]["name"]
+    assert env["AWS_SECRET_ACCESS_KEY"]["secretKeyRef"]["name"] == name
+    return STACK.secret_data(name)
+
+
+def test_mlflow_s3_login_is_least_privilege_and_rotates(stack):
+    """MLflow's pod holds a MinIO login of its own, allowed only its bucket's objects; the
+    backups' login reads them and writes sets but deletes none; mlops_rotate_credentials
+    gives MLflow a new login, rolls MLflow and removes the old one."""
+    root_user = STACK.secret_data(f"{RELEASES['minio']}-auth")["root-user"]
+    before = mlflow_s3_secret()
+    assert before["access-key-id"] != root_user, "MLflow was handed the MinIO root login"
+    denied = {"read_backups", "get_backup", "delete_backup", "put_other", "create_bucket", "delete_bucket"}
+    backup = STACK.secret_data("mlops-backup-s3")
+    assert backup["access-key-id"] not in (root_user, before["access-key-id"])
+    probe = s3_probe(backup=[backup["access-key-id"], backup["secret-access-key"]])
+    # The backups' own user reads the artifacts and writes sets, but deletes nothing.
+    assert probe.pop("backup") == {
+        "read_artifact": None, "list_artifacts": None, "write_set": None, "read_set": None,
+        "delete_set": "AccessDenied", "write_elsewhere": "AccessDenied", "write_artifact": "AccessDenied",
+        "delete_artifact": "AccessDenied", "delete_bucket": "AccessDenied"}
+    assert {k: v for k, v in probe.items() if k not in denied} == dict.fromkeys(
+        ("put_own", "get_own", "list_own", "delete_own")), probe
+    assert {k: probe[k] for k in denied} == dict.fromkeys(denied, "AccessDenied"), probe
+
+    STACK.playbook("site.yml", "-e", "mlops_verify=false", "-e", "mlops_rotate_credentials=true",
+                   label="site.yml (rotate credentials)")
+    after = mlflow_s3_secret()
+    assert after["access-key-id"] != before["access-key-id"]
+    assert after["secret-access-key"] != before["secret-access-key"]
+    probe = s3_probe(old=[before["access-key-id"], before["secret-access-key"]])
+    assert probe["old_keys"] == "InvalidAccessKeyId", probe
+    assert probe["put_own"] is None and probe["create_bucket"] == "AccessDenied", probe
+    # MLflow itself works on the new pair: a run with artifacts, read back.
+    marker = uuid.uuid4().hex[:8]
+    mlflow_client("seed", marker)
+    runs = mlflow_client("snapshot", marker)["runs"]
+    assert sorted(runs) == ["run-a", "run-b"] and all(run["artifacts"] for run in runs.values()), runs
+
+
+def test_backup_cronjob_may_exec_only_into_postgresql(stack):
+    STACK.playbook("backup_schedule.yml", "-e", "mlops_backup_schedule_suspend=true", label="backup_schedule.yml")
+    try:
+        account = f"system:serviceaccount:{NAMESPACE}:mlops-stack-backup"
+        pods = json.loads(kubectl("-n", NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
+        names = {pod["metadata"]["labels"].get("app.kubernetes.io/instance"): pod["metadata"]["name"]
+                 for pod in pods if pod["status"].get("phase") == "Running"}
+        for release, expected in ((RELEASES["postgresql"], "yes"), (RELEASES["minio"], "no"),
+                                  (RELEASES["mlflow"], "no")):
+            answer = kubectl("-n", NAMESPACE, "auth", "can-i", "create", f"pods/{names[release]}",
+                             "--subresource=exec", "--as", account, check=False).stdout.strip()
+            assert answer == expected, f"exec into {names[release]}: {answer}"
+        assert kubectl("-n", NAMESPACE, "auth", "can-i", "get", f"secrets/{RELEASES['mlflow']}-auth",
+                       "--as", account, check=False).stdout.strip() == "no"
+    finally:
+        STACK.playbook("backup_schedule.yml", "-e", "mlops_backup_schedule_state=absent", label="schedule absent")

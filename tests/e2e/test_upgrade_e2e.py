@@ -13,7 +13,8 @@ site.yml runs on it (same namespace, same release names) while a background
 thread polls /health (and an API read that needs the database) through a
 port-forward. Afterwards: the Helm releases' charts moved from 0.1.0 to
 galaxy.yml's version; every run, metric, artifact (sha256), model version,
-stage and alias reads back identical; the credential Secrets are unchanged;
+stage and alias reads back identical; the credential Secrets are unchanged
+but MLflow's S3 key pair, moved from the MinIO root login to a user of its own;
 the admin's and the user's logins work, with the user's permission still
 enforced; a second site.yml reports changed=0; /health never went unanswered
 longer than HEALTH_GAP_BOUND. The namespace is purged at the end and the
@@ -432,7 +433,14 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
             assert after[name]["runs"].get(run_name) == run_data, f"run {run_name} differs after the upgrade"
     assert after["model"] == before["model"], "the registered model differs after the upgrade"
     assert after == before
-    assert {name: CURRENT.secret_data(name) for name in CREDENTIAL_SECRETS} == secrets_before, \
+    # Every credential Secret is kept but MLflow's S3 key pair: the old release handed
+    # MLflow the MinIO root login, the upgrade moves it to a user of its own.
+    secrets_after = {name: CURRENT.secret_data(name) for name in CREDENTIAL_SECRETS}
+    root = secrets_before["minio-auth"]
+    assert secrets_before["mlflow-s3"] == {"access-key-id": root["root-user"], "secret-access-key": root["root-password"]}
+    assert secrets_after["mlflow-s3"]["access-key-id"] not in (root["root-user"], ""), "MLflow still has the root login"
+    assert secrets_after["mlflow-s3"]["secret-access-key"] != root["root-password"]
+    assert dict(secrets_after, **{"mlflow-s3": None}) == dict(secrets_before, **{"mlflow-s3": None}), \
         "a credential Secret changed in the upgrade"
     logins_after = client("logins", logins, marker, round="2")
     assert logins_after == logins_before, logins_after

@@ -10,7 +10,7 @@ from ansible_collections.mlops.stack.plugins.module_utils import common
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-MODULES = ["backup", "restore", "backup_info", "minio_bucket", "postgresql_bootstrap"]
+MODULES = ["backup", "restore", "backup_info", "minio_bucket", "minio_policy", "minio_user", "postgresql_bootstrap"]
 
 
 def fragment_options(group):
