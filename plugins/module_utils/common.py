@@ -20,7 +20,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mlops.stack.plugins.module_utils import k8s, postgres, s3
+from ansible_collections.mlops.stack.plugins.module_utils import _lease, k8s, postgres, s3
 from ansible_collections.mlops.stack.plugins.module_utils.errors import StackError
 
 # The collection's version, recorded in every backup set's manifest. A module
@@ -42,6 +42,10 @@ def _pod_exec(params):
     return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("pod") else []
 
 
+def _lock(params):
+    return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("lock") else []
+
+
 def _none(params):
     return []
 
@@ -55,6 +59,7 @@ OPTION_GROUPS = {
     "backup_location.destination": (lambda: s3.location_argument_spec("destination"), _boto3),
     "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
     "s3_transfer": (s3.transfer_argument_spec, _none),
+    "lock": (_lease.lock_argument_spec, _lock),
 }
 
 
@@ -73,6 +78,9 @@ def run_module(function, action, groups, options, **kwargs):
     for group in groups:
         for library, import_error in OPTION_GROUPS[group][1](module.params):
             module.require(library, import_error)
+    if "lock" in groups:
+        # A long step renews the Lease lock it runs under, however long it takes.
+        function = _lease.holding_lock(function)
     module.run(function, action)
 
 

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - mlops.stack.postgres_client
   - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
+  - mlops.stack.lock
 attributes:
   check_mode:
     description: Reports what would be backed up and which sets retention would remove, without writing anything.
@@ -206,7 +207,8 @@ OPTIONS = dict(
     buckets=dict(type="list", elements="str", default=["mlflow"]),
 )
 MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
-    "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination"))
+    "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination",
+    "lock"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":
