@@ -96,7 +96,7 @@ class Lease(object):
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise self._api_error("read", error)
+            raise self._api_error("read", error) from error
         return json.loads(response.data)
 
     def _write(self, body, create):
@@ -110,7 +110,7 @@ class Lease(object):
         except ApiException as error:
             if error.status == 409:
                 return None
-            raise self._api_error("write", error)
+            raise self._api_error("write", error) from error
         return json.loads(response.data)
 
     def _api_error(self, verb, error):
@@ -165,7 +165,7 @@ class Lease(object):
         try:
             self.acquire(holder, duration)
         except LockError as error:
-            raise LockError("this run lost the lock: %s" % error.reason)
+            raise LockError("this run lost the lock: %s" % error.reason) from error
 
     def release(self, holder, check_mode=False):
         """Clear the holder if it is still holder; returns whether it was."""

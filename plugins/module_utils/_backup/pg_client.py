@@ -47,9 +47,12 @@ def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
     salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    encode = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
-    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, encode(salt), encode(hashlib.sha256(client_key).digest()),
-                                         encode(server_key))
+    stored_key = hashlib.sha256(client_key).digest()
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, _b64(salt), _b64(stored_key), _b64(server_key))
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
 
 
 def restore_options(role):
