@@ -128,12 +128,12 @@ def playbook(api, tmp_path, name, hold=HOLD_SECONDS, lock_seconds=900):
             "vars": {"mlops_namespace": NAMESPACE, "mlops_kubeconfig": api.kubeconfig,
                      "mlops_backup_lock_seconds": lock_seconds},
             "tasks": [
-                {"name": "Take the lock", "ansible.builtin.include_role": {"name": "mlops.stack.backup",
-                                                                          "tasks_from": "lock"},
+                {"name": "Take the lock",
+                 "ansible.builtin.include_role": {"name": "mlops.stack.backup", "tasks_from": "lock"},
                  "vars": {"__backup_lock_holder": name}},
                 {"name": "Work", "ansible.builtin.pause": {"seconds": hold}},
-                {"name": "Release the lock", "ansible.builtin.include_role": {"name": "mlops.stack.backup",
-                                                                             "tasks_from": "unlock"}},
+                {"name": "Release the lock",
+                 "ansible.builtin.include_role": {"name": "mlops.stack.backup", "tasks_from": "unlock"}},
             ]}], handle)
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", path,
                "-e", "ansible_python_interpreter=%s" % sys.executable]
