@@ -20,7 +20,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mlops.stack.plugins.module_utils import k8s, postgres, s3
+from ansible_collections.mlops.stack.plugins.module_utils import _lease, k8s, postgres, s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import params as backup_params
 from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 from ansible_collections.mlops.stack.plugins.module_utils.errors import StackError
@@ -48,6 +48,10 @@ def _cryptography(params):
     return [("cryptography", seal.CRYPTOGRAPHY_IMPORT_ERROR)]
 
 
+def _lock(params):
+    return [("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)] if params.get("lock") else []
+
+
 def _none(params):
     return []
 
@@ -62,6 +66,7 @@ OPTION_GROUPS = {
     "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
     "s3_transfer": (s3.transfer_argument_spec, _none),
     "backup_key": (backup_params.key_argument_spec, _cryptography),
+    "lock": (_lease.lock_argument_spec, _lock),
 }
 
 
@@ -80,6 +85,9 @@ def run_module(function, action, groups, options, **kwargs):
     for group in groups:
         for library, import_error in OPTION_GROUPS[group][1](module.params):
             module.require(library, import_error)
+    if "lock" in groups:
+        # A long step renews the Lease lock it runs under, however long it takes.
+        function = _lease.holding_lock(function)
     module.run(function, action)
 
 

@@ -69,6 +69,10 @@ class BackupError(StackError):
     """A backup set could not be written, read or verified."""
 
 
+class LockError(StackError):
+    """The lock is held by another run, or this run lost it."""
+
+
 @contextlib.contextmanager
 def failure_of(action):
     """Expected errors raised inside read as failures of action (unless they name theirs)."""

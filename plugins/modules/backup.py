@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
   - mlops.stack.backup_key
+  - mlops.stack.lock
 attributes:
   check_mode:
     description: Reports what would be backed up and which sets retention would remove, without writing anything.
@@ -253,7 +254,7 @@ OPTIONS = dict(
 )
 MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
     "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination",
-    "backup_key"))
+    "backup_key", "lock"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - mlops.stack.postgres_client
   - mlops.stack.s3_transfer
   - mlops.stack.backup_key
+  - mlops.stack.lock
 attributes:
   check_mode:
     description: Verifies the set and the targets and reports what would be restored, changing nothing.
@@ -204,7 +205,7 @@ OPTIONS = dict(
 )
 MODULE = ModuleDeclaration(run_restore, "restore the stack", OPTIONS, groups=(
     "backup_location.source", "s3_connection", "postgres_connection", "postgres_client", "s3_transfer",
-    "backup_key"))
+    "backup_key", "lock"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -70,16 +70,26 @@ class Stack:
         return [arg for component, release in self.releases.items()
                 for arg in ("-e", f"{component}_release_name={release}")]
 
+    def command(self, playbook, *args, namespace=None):
+        """(path, argv) of ansible-playbook running playbooks/<playbook> (or a path) on the local inventory."""
+        path = pathlib.Path(playbook) if os.sep in str(playbook) else self.checkout / "playbooks" / playbook
+        return path, [shutil.which("ansible-playbook", path=tools_path(self.checkout)),
+                      "-i", str(self.checkout / "inventories" / "local"),
+                      "-e", f"mlops_namespace={namespace or self.namespace}", *self.release_vars(), *EXTRA_VARS,
+                      str(path), *args]
+
+    def start(self, playbook, *args):
+        """ansible-playbook started in the background, its output to be read with communicate()."""
+        _path, cmd = self.command(playbook, *args)
+        return subprocess.Popen(cmd, cwd=self.checkout, env=tool_env(self.checkout), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
     def playbook(self, playbook, *args, label=None, expect_rc=0, namespace=None):
         """Runs playbooks/<playbook> (or a path) on the local inventory; returns its output.
 
         Fails the test when the return code is not the expected one (0, or any
         failure for expect_rc != 0)."""
-        path = pathlib.Path(playbook) if os.sep in str(playbook) else self.checkout / "playbooks" / playbook
-        cmd = [shutil.which("ansible-playbook", path=tools_path(self.checkout)),
-               "-i", str(self.checkout / "inventories" / "local"),
-               "-e", f"mlops_namespace={namespace or self.namespace}", *self.release_vars(), *EXTRA_VARS,
-               str(path), *args]
+        path, cmd = self.command(playbook, *args, namespace=namespace)
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=self.checkout, env=tool_env(self.checkout), capture_output=True, text=True,
                               timeout=1800, check=False)

@@ -13,7 +13,8 @@ cluster); uninstall.yml with mlops_purge=true (namespace, volumes and
 credentials gone); site.yml again (fresh credentials); restore.yml refused
 without confirmation, then confirmed; the snapshot read back through the new
 server must be identical. Then backup.yml refused while another run holds the
-lock, and diagnose.yml. The namespace is purged at the end.
+lock; backup.yml and restore.yml started together ten times, exactly one of
+them passing the lock each time; and diagnose.yml. The namespace is purged at the end.
 MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
 failure, not a skip: these tests exist to prove the playbooks work on one.
 """
@@ -251,13 +252,51 @@ def test_backup_refused_while_locked(stack):
              "metadata": {"name": "mlops-stack-backup", "namespace": NAMESPACE},
              "spec": {"holderIdentity": "backup/e2e-test", "leaseDurationSeconds": 600,
                       "acquireTime": now, "renewTime": now}}
-    kubectl("create", "-f", "-", stdin=json.dumps(lease))
+    # apply: the Lease is never deleted, so earlier runs may have left it (free).
+    kubectl("apply", "-f", "-", stdin=json.dumps(lease))
     try:
         output = STACK.playbook("backup.yml", label="backup.yml locked", expect_rc=1)
         assert "Another backup or restore is running" in output
         assert "backup/e2e-test" in output
     finally:
         kubectl("-n", NAMESPACE, "delete", "lease", "mlops-stack-backup")
+
+
+RACE_ROUNDS = 10
+HELD_BY = re.compile(r"Another backup or restore is running: Lease \S+ is held by (backup|restore)/\S+")
+
+
+def test_backup_and_restore_started_together_one_proceeds(stack, tmp_path):
+    """Ten times: backup.yml and restore.yml started at once; exactly one passes the lock, the
+    other fails at its first step naming the holder. The restore that wins stops at its
+    confirmation (the stack holds data), which comes after the lock."""
+    dest = ["-e", f"mlops_backup_destination={tmp_path}"]
+    STACK.playbook("backup.yml", *dest, label="backup.yml before the race")
+    losers = []
+    for round_ in range(RACE_ROUNDS):
+        start = time.monotonic()
+        runs = {"backup": STACK.start("backup.yml", *dest), "restore": STACK.start("restore.yml", *dest)}
+        outputs, seconds = {}, {}
+        for name, proc in runs.items():
+            outputs[name] = proc.communicate(timeout=900)[0]
+            seconds[name] = round(time.monotonic() - start, 1)
+        refused = {name: HELD_BY.search(output) for name, output in outputs.items()}
+        assert [name for name in refused if refused[name]] in (["backup"], ["restore"]), (
+            f"round {round_}: not exactly one run refused:\n" + "\n".join(o[-3000:] for o in outputs.values()))
+        loser = "backup" if refused["backup"] else "restore"
+        winner = "restore" if loser == "backup" else "backup"
+        assert refused[loser].group(1) == winner, refused[loser].group(0)
+        assert runs[loser].returncode != 0
+        # At once: the loser did nothing but ask for the lock.
+        assert "Connect to MinIO" not in outputs[loser], outputs[loser][-3000:]
+        if winner == "backup":
+            assert runs["backup"].returncode == 0 and BACKUP_ID.search(outputs["backup"]), outputs["backup"][-3000:]
+        else:
+            assert "mlops_restore_confirm=true" in outputs["restore"], outputs["restore"][-3000:]
+        losers.append((loser, seconds[loser], seconds[winner]))
+    STACK.timings["lock race (loser, s, winner s)"] = losers
+    lease = json.loads(kubectl("-n", NAMESPACE, "get", "lease", "mlops-stack-backup", "-o", "json").stdout)
+    assert not lease["spec"].get("holderIdentity"), lease["spec"]
 
 
 def test_diagnose(stack):

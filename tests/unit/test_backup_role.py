@@ -59,6 +59,16 @@ def test_the_lease_is_claimed_and_released_in_one_place():
     touching = []
     for path in files:
         with open(path, encoding="utf-8") as handle:
-            if re.search(r"^\s*kind: Lease$", handle.read(), re.MULTILINE):
+            # The Lease as a resource, or through the collection's lease module.
+            if re.search(r"^\s*(kind: Lease|mlops\.stack\.lease:)$", handle.read(), re.MULTILINE):
                 touching.append(os.path.relpath(path, REPO))
     assert sorted(touching) == ["roles/backup/tasks/lock.yml", "roles/backup/tasks/unlock.yml"]
+
+
+def test_site_brings_back_what_a_killed_restore_stopped_before_installing_mlflow():
+    (play, *_rest) = _load(REPO, "playbooks", "site.yml")
+    names = [task["name"] for task in play["tasks"]]
+    resume = names.index("Bring back what a killed restore stopped")
+    assert play["tasks"][resume]["ansible.builtin.include_role"] == {"name": "mlops.stack.backup",
+                                                                     "tasks_from": "resume"}
+    assert resume == names.index("Install MLflow") - 1

@@ -15,11 +15,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import copy
+import hashlib
+import hmac
+import os
 import re
 
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 DUMP_MAGIC = b"PGDMP"
+SCRAM_ITERATIONS = 4096
 VERSION_PATTERN = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
 
@@ -29,6 +35,29 @@ def quote_ident(name):
 
 def quote_literal(value):
     return "'%s'" % str(value).replace("'", "''")
+
+
+def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for password (RFC 5802, 7677).
+
+    Given as a role's PASSWORD, the server stores it as it is, so the
+    password itself never travels in SQL.
+    """
+    salt = salt or os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, _b64(salt), _b64(stored_key), _b64(server_key))
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def restore_options(role):
+    """pg_restore options that create every object as role, whatever the dump says."""
+    return ["--no-owner", "--role", role] if role else []
 
 
 def tool_major(version_output):
@@ -87,6 +116,12 @@ class PostgresClient(object):
             raise PostgresError("cannot tell the version of %s from %r"
                                 % (self._program_text(program), output.strip()))
         return program, major, output.strip().split()[-1]
+
+    def login_as(self, user, password):
+        """The same client, logged in as another role (over TCP: it needs a password)."""
+        other = copy.copy(self)
+        other.connection = dict(self.connection, login_user=user, login_password=password)
+        return other
 
     def check_client(self, name, minimum_major, why):
         """(program, version) of a client program at least minimum_major."""

@@ -17,6 +17,7 @@ from ansible_collections.mlops.stack.plugins.module_utils import postgres as pg_
 from ansible_collections.mlops.stack.plugins.module_utils._backup.pg_client import (
     DumpValidator,
     PostgresClient,
+    restore_options,
 )
 from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import read_chunks
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
@@ -139,14 +140,15 @@ class LocalPostgres(PostgresClient):
         path, _version = self.check_client("pg_restore", minimum_major or 0, "the dump's pg_dump")
         self._feed([path, "-f", os.devnull], stream, "pg_restore (validate)")
 
-    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1):
+    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1, role=None):
         """pg_restore into dbname, from stream or, given dump_file, from that file.
 
         Only a file (pg_restore cannot seek in a pipe) lets pg_restore load
-        tables and build indexes with several jobs.
+        tables and build indexes with several jobs. With role, every object
+        is created as that role.
         """
         path, _version = self.check_client("pg_restore", dump_major, "the dump's pg_dump")
-        command = [path, "--exit-on-error", "--no-password"]
+        command = [path, "--exit-on-error", "--no-password"] + restore_options(role)
         if dump_file:
             command += ["--jobs", str(max(1, jobs))] if jobs > 1 else []
             self._run_file(command + self._target(dbname) + [dump_file], "pg_restore into %s" % dbname)

@@ -19,6 +19,7 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup import pod_exe
 from ansible_collections.mlops.stack.plugins.module_utils._backup.pg_client import (
     DumpValidator,
     PostgresClient,
+    restore_options,
 )
 from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import read_chunks
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
@@ -42,6 +43,12 @@ class PodPostgres(PostgresClient):
         self._api_client = api_client
         self._kubeconfig = kubeconfig
         self._context = context
+        self._over_tcp = False
+
+    def login_as(self, user, password):
+        other = super(PodPostgres, self).login_as(user, password)
+        other._over_tcp = True
+        return other
 
     def _command(self, argv):
         password = self.connection.get("login_password")
@@ -56,8 +63,12 @@ class PodPostgres(PostgresClient):
         host = self.connection.get("login_host")
         # Inside the pod "localhost" means the server next door: use its
         # socket, which the image's own trust or peer rules usually allow.
+        # A role that logs in with a password (login_as) has no OS user of
+        # its name for peer rules: it goes over the loopback.
         if host and host not in ("localhost", "127.0.0.1", "::1"):
             args += ["-h", host]
+        elif self._over_tcp:
+            args += ["-h", "127.0.0.1"]
         if self.connection.get("login_port"):
             args += ["-p", str(self.connection["login_port"])]
         if self.connection.get("login_user"):
@@ -136,12 +147,12 @@ class PodPostgres(PostgresClient):
         """Dumps are checked locally when a pg_restore is at hand."""
         return None
 
-    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1):
+    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1, role=None):
         """The dump always streams into the pod: dump_file and jobs do not apply."""
         self.check_client("pg_restore", dump_major, "the dump's pg_dump")
         # head -c ends pg_restore's stdin: the channel protocol cannot.
         session = self.open(["sh", "-c", 'head -c %d | exec pg_restore --exit-on-error --no-password "$@"' % size,
-                             "sh"] + self._target(dbname), stdin=True)
+                             "sh"] + restore_options(role) + self._target(dbname), stdin=True)
         sent = 0
         try:
             for chunk in read_chunks(stream):

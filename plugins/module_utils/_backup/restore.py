@@ -38,6 +38,7 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import (
     BackupError,
     ParameterError,
     PostgresError,
+    StackError,
     failure_of,
 )
 
@@ -174,17 +175,40 @@ def check_targets(plan, pg):
 # --- run ---------------------------------------------------------------------
 
 def run(plan):
-    """Restore the database, then the objects; return how many extra objects went."""
+    """Restore the database, then the objects; return how many extra objects went.
+
+    The previous database is kept until the objects are restored: when they
+    fail, the swap is undone, so MLflow finds its database as it was.
+    """
     clock = time.time()
     with failure_of("restore database %s from %s" % (plan.database["name"], plan.backup_id)):
-        db.restore_database(plan.pg, plan.store, plan.backup_id, plan.manifest, plan.database,
-                            jobs=min(RESTORE_JOBS, plan.params["workers"]))
+        swap = db.restore_database(plan.pg, plan.store, plan.backup_id, plan.manifest, plan.database,
+                                   jobs=min(RESTORE_JOBS, plan.params["workers"]))
     plan.seconds["database"] = time.time() - clock
     clock = time.time()
-    with failure_of("restore artifacts from %s" % plan.backup_id):
-        deleted = restore_artifacts(plan)
+    action = "restore artifacts from %s" % plan.backup_id
+    try:
+        with failure_of(action):
+            deleted = restore_artifacts(plan)
+    except StackError as error:
+        raise undo_swap(plan, swap, error, action) from error
+    swap.commit()
     plan.seconds["objects"] = time.time() - clock
     return deleted
+
+
+def undo_swap(plan, swap, error, action):
+    """The error of the object step, saying whether the database was put back."""
+    buckets = ", ".join(plan.target_bucket(b) for b in plan.buckets)
+    try:
+        swap.undo()
+    except StackError as undo_error:
+        return BackupError("%s; undoing the database swap failed too (%s): the database as it was before "
+                           "the restore is %s; buckets %s may hold part of the set's objects"
+                           % (error.reason, undo_error.reason, swap.kept(), buckets), action=action)
+    return BackupError("%s; the database swap was undone (%s is as it was before the restore); buckets %s "
+                       "may hold part of the set's objects: restore again once the cause is fixed"
+                       % (error.reason, plan.database["name"], buckets), action=error.action or action)
 
 
 def restore_artifacts(plan):

@@ -1,5 +1,6 @@
 """A sample manifest and in-memory stand-ins for S3, PostgreSQL and the module."""
 
+import copy
 import datetime
 import io
 import types
@@ -118,6 +119,9 @@ class FakePostgres:
         self.tables = tables
         self.executed = []
         self.restored = []
+        # (login, role) of every pg_restore.
+        self.restored_as = []
+        self.connection = dict(login_user="postgres")
 
     def server_version(self):
         return 15, "15.10"
@@ -151,8 +155,14 @@ class FakePostgres:
     def validate(self, stream, minimum_major=None):
         assert stream.read().startswith(b"PGDMP")
 
-    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1):
+    def login_as(self, user, password):
+        restorer = copy.copy(self)
+        restorer.connection = dict(login_user=user, login_password=password)
+        return restorer
+
+    def restore(self, dbname, stream, size, dump_major, dump_file=None, jobs=1, role=None):
         self.restored.append((dbname, stream.read(), size, dump_major, jobs))
+        self.restored_as.append((self.connection["login_user"], role))
 
 
 @pytest.fixture

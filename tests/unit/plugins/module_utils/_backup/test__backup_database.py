@@ -49,7 +49,7 @@ def test_a_new_database_is_renamed_into_place(fakes):
     pg = fakes.Postgres(databases={})
     database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15),
                               jobs=4)
-    assert pg.executed == [
+    assert [statement for statement in pg.executed if " ROLE " not in statement] == [
         "DROP DATABASE IF EXISTS %s" % STAGING,
         "CREATE DATABASE %s TEMPLATE template0 OWNER \"mlflow\" ENCODING 'UTF8'" % STAGING,
         'ALTER DATABASE %s RENAME TO "mlflow"' % STAGING,
@@ -75,7 +75,9 @@ def test_an_existing_database_is_swapped_once_its_sessions_are_gone(fakes, monke
     monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
     pg = fakes.Postgres()
     pg.execute = Busy(pg, 1)
-    database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=True, dump_major=15))
+    swap = database.restore_database(pg, Store(), BACKUP_ID, MANIFEST,
+                                     dict(name="mlflow", exists=True, dump_major=15))
+    swap.commit()
     assert pg.executed[-3:] == ['ALTER DATABASE "mlflow" RENAME TO "mlflow__previous_20261126t061500z"',
                                 'ALTER DATABASE %s RENAME TO "mlflow"' % STAGING,
                                 'DROP DATABASE IF EXISTS "mlflow__previous_20261126t061500z"']
@@ -101,3 +103,43 @@ def test_a_failed_pg_restore_drops_the_staging_database(fakes):
     with pytest.raises(PostgresError, match="boom"):
         database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15))
     assert pg.executed[-1] == "DROP DATABASE IF EXISTS %s" % STAGING
+
+
+def test_pg_restore_runs_as_a_short_lived_member_of_the_owner(fakes):
+    pg = fakes.Postgres(databases={})
+    database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15))
+    assert pg.restored_as == [("mlflow__restorer", "mlflow")]
+    created = [statement for statement in pg.executed if statement.startswith("CREATE ROLE")]
+    assert len(created) == 1
+    assert created[0].startswith('CREATE ROLE "mlflow__restorer" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                                 "NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD 'SCRAM-SHA-256$4096:")
+    assert created[0].endswith('+00\' IN ROLE "mlflow"')
+
+
+def test_a_restorer_role_is_dropped_with_what_it_owns(fakes):
+    pg = fakes.Postgres(roles=("mlflow", "mlflow__restorer"))
+    database._drop_role(pg, "mlflow__restorer", "mlflow", "mlflow")
+    assert pg.executed == ['REASSIGN OWNED BY "mlflow__restorer" TO "mlflow"', 'DROP OWNED BY "mlflow__restorer"',
+                           'DROP ROLE "mlflow__restorer"']
+
+
+def test_the_swap_is_kept_until_committed_and_can_be_undone(fakes, monkeypatch):
+    monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
+    pg = fakes.Postgres()
+    swap = database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=True, dump_major=15))
+    assert not [s for s in pg.executed if s.startswith('DROP DATABASE IF EXISTS "mlflow__previous')]
+    del pg.executed[:]
+    swap.undo()
+    assert pg.executed == ['ALTER DATABASE "mlflow" ALLOW_CONNECTIONS false',
+                           'DROP DATABASE IF EXISTS "mlflow"',
+                           'ALTER DATABASE "mlflow__previous_20261126t061500z" RENAME TO "mlflow"',
+                           'ALTER DATABASE "mlflow" ALLOW_CONNECTIONS true']
+    assert swap.kept() == "database mlflow (kept as mlflow__previous_20261126t061500z)"
+
+
+def test_undoing_a_restore_into_no_database_drops_it(fakes):
+    pg = fakes.Postgres(databases={})
+    swap = database.restore_database(pg, Store(), BACKUP_ID, MANIFEST, dict(name="mlflow", exists=False, dump_major=15))
+    del pg.executed[:]
+    swap.undo()
+    assert pg.executed[-1] == 'DROP DATABASE IF EXISTS "mlflow"'

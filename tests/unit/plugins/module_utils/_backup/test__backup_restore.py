@@ -169,3 +169,26 @@ def test_an_encrypted_set_needs_its_key(fakes, written_encrypted, targets):
         run(fakes, directory, key=None)
     target, pg = targets
     assert target.buckets == {} and pg.executed == []
+
+
+def test_a_failed_object_step_undoes_the_swap_and_says_so(fakes, written, targets, monkeypatch):
+    directory, backup_id = written
+    target, pg = targets
+    pg.databases["mlflow"] = "mlflow"
+    pg.tables = True
+
+    def refuse(*args, **kwargs):
+        raise StackError("AccessDenied Access Denied.", action="create bucket mlflow")
+
+    monkeypatch.setattr(restore.objects, "create_bucket", refuse)
+    monkeypatch.setattr(database.time, "sleep", lambda seconds: None)
+    with pytest.raises(BackupError) as caught:
+        run(fakes, directory, force=True)
+    assert caught.value.message == (
+        "Failed to create bucket mlflow: AccessDenied Access Denied.; the database swap was undone (mlflow is as it "
+        "was before the restore); buckets mlflow may hold part of the set's objects: restore again once the cause "
+        "is fixed")
+    previous = "mlflow__previous_%s" % backup_id.lower()
+    assert pg.executed[-2:] == ['ALTER DATABASE "%s" RENAME TO "mlflow"' % previous,
+                                'ALTER DATABASE "mlflow" ALLOW_CONNECTIONS true']
+    assert 'DROP DATABASE IF EXISTS "%s"' % previous not in pg.executed
