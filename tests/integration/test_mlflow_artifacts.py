@@ -62,7 +62,7 @@ def store(postgres, minio):
 def start_server(base, postgres, minio, **env):
     python_dir = chart_python_dir(os.path.join(base, "python"))
     server = MlflowServer(base, postgres, minio, database=DATABASE, bucket=BUCKET,
-                          destination="s3-proxied://%s/artifacts" % BUCKET,
+                          destination="s3://%s/artifacts" % BUCKET,
                           env=dict(env, PYTHONPATH=python_dir, AWS_DEFAULT_REGION="us-east-1"))
     return server.start()
 
@@ -93,7 +93,7 @@ def run_client(server, local_file, **env):
 
 
 def server_info(server):
-    with urllib.request.urlopen(server.url + "/api/3.0/mlflow/server-info", timeout=10) as response:
+    with urllib.request.urlopen(server.url + "/api/3.0/mlflow/server-info", timeout=120) as response:
         return json.load(response)
 
 
@@ -118,7 +118,7 @@ def test_without_an_external_endpoint_every_transfer_goes_through_the_server(
         assert store.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == 6 * 1024 * 1024
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(server.url + "/api/2.0/mlflow-artifacts/presigned/" + key[len("artifacts/"):],
-                                   timeout=10)
+                                   timeout=120)
         assert refused.value.code == 501
     finally:
         server.stop()
@@ -138,7 +138,8 @@ def test_presigned_transfers_name_the_external_endpoint(store, postgres, minio, 
                             MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE=str(1024 * 1024))
         assert result["sha256"] == digest
         path = "%s/%s/artifacts/weights.bin" % (result["experiment"], result["run"])
-        with urllib.request.urlopen(server.url + "/api/2.0/mlflow-artifacts/presigned/" + path, timeout=10) as response:
+        url = server.url + "/api/2.0/mlflow-artifacts/presigned/" + path
+        with urllib.request.urlopen(url, timeout=120) as response:
             presigned = json.load(response)
         assert presigned["url"].startswith(external + "/%s/artifacts/%s?" % (BUCKET, path))
         assert presigned["file_size"] == 6 * 1024 * 1024

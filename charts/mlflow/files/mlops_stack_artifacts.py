@@ -7,31 +7,23 @@ URL the server signed. The server signs it for the endpoint it reaches S3 by
 itself (MLFLOW_S3_ENDPOINT_URL), a cluster-internal name such as
 http://minio:9000 that clients outside the cluster cannot resolve. MLflow has no
 server setting to turn this off or to sign for another endpoint, so the chart
-registers this repository (entry point group mlflow.artifact_repository) for
-the scheme s3-proxied://<bucket>/<path>, which stores to s3://<bucket>/<path>:
+puts this module on the server's PYTHONPATH with an entry point (group
+mlflow.artifact_repository) that makes it the server's repository for s3://:
 
 - without MLOPS_STACK_S3_EXTERNAL_ENDPOINT_URL it presigns nothing, so the server
   advertises no presigned transfers and every client goes through it;
 - with it (an S3 endpoint clients reach, e.g. a MinIO ingress), the server signs
   URLs for that endpoint while it keeps reaching S3 through its own.
+
+Clients never load it: it changes only what the server offers them.
 """
 
 import os
 
-from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository, _get_s3_client
 
-SCHEME = "s3-proxied"
 EXTERNAL_ENDPOINT_ENV = "MLOPS_STACK_S3_EXTERNAL_ENDPOINT_URL"
-
-
-def s3_uri(artifact_uri):
-    """s3://bucket/path for s3-proxied://bucket/path."""
-    scheme, separator, location = artifact_uri.partition("://")
-    if scheme != SCHEME or not separator or not location:
-        raise MlflowException("Not an %s://<bucket>/<path> URI: %s" % (SCHEME, artifact_uri))
-    return "s3://" + location
 
 
 class ProxiedS3ArtifactRepository(ArtifactRepository):
@@ -39,8 +31,7 @@ class ProxiedS3ArtifactRepository(ArtifactRepository):
 
     def __init__(self, artifact_uri, tracking_uri=None, registry_uri=None):
         super().__init__(artifact_uri, tracking_uri, registry_uri)
-        self._s3 = S3ArtifactRepository(s3_uri(artifact_uri), tracking_uri=tracking_uri,
-                                        registry_uri=registry_uri)
+        self._s3 = S3ArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
 
     def log_artifact(self, local_file, artifact_path=None):
         self._s3.log_artifact(local_file, artifact_path)
@@ -78,7 +69,7 @@ class ExternallyPresignedS3ArtifactRepository(S3ArtifactRepository):
     """S3 with presigned transfers whose URLs name the external endpoint."""
 
     def __init__(self, artifact_uri, external_endpoint_url, tracking_uri=None, registry_uri=None):
-        super().__init__(s3_uri(artifact_uri), tracking_uri=tracking_uri, registry_uri=registry_uri)
+        super().__init__(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
         self._external_endpoint_url = external_endpoint_url
 
     def _get_s3_client(self):
@@ -86,7 +77,7 @@ class ExternallyPresignedS3ArtifactRepository(S3ArtifactRepository):
 
 
 def repository(artifact_uri, tracking_uri=None, registry_uri=None):
-    """The entry point: the repository for an s3-proxied:// URI."""
+    """The entry point: the server's repository for an s3:// URI."""
     external = os.environ.get(EXTERNAL_ENDPOINT_ENV, "").strip()
     if external:
         return ExternallyPresignedS3ArtifactRepository(artifact_uri, external, tracking_uri, registry_uri)

@@ -82,15 +82,12 @@ app.kubernetes.io/component: tracking-server
 {{- default (printf "%s-auth" (include "mlflow.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
 
-{{/* s3://<bucket>/<path> through the chart's artifact repository
-(files/mlops_stack_artifacts.py), which offers presigned transfers only for an
-external endpoint. */}}
 {{- define "mlflow.artifactsDestination" -}}
 {{- $path := .Values.artifacts.path | trimAll "/" -}}
 {{- if $path -}}
-{{- printf "s3-proxied://%s/%s" .Values.artifacts.bucket $path -}}
+{{- printf "s3://%s/%s" .Values.artifacts.bucket $path -}}
 {{- else -}}
-{{- printf "s3-proxied://%s" .Values.artifacts.bucket -}}
+{{- printf "s3://%s" .Values.artifacts.bucket -}}
 {{- end -}}
 {{- end -}}
 
