@@ -18,9 +18,9 @@ RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+fai
 
 def recap(output):
     """(changed, failed) summed over the PLAY RECAP lines."""
-    found = RECAP.findall(output)
+    found = [[int(n) for n in counts] for counts in RECAP.findall(output)]
     assert found, output[-3000:]
-    return sum(int(c) for c, _, _ in found), sum(int(u) + int(f) for _, u, f in found)
+    return sum(counts[0] for counts in found), sum(counts[1] + counts[2] for counts in found)
 
 
 def test_site_check_on_a_new_namespace():

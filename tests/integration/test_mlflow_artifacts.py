@@ -147,3 +147,18 @@ def test_presigned_transfers_name_the_external_endpoint(store, postgres, minio, 
             assert hashlib.sha256(response.read()).hexdigest() == digest
     finally:
         server.stop()
+
+
+def test_the_server_refuses_to_start_without_the_repository(tmp_path):
+    """server.sh's check, as rendered, with and without the chart's files on the PYTHONPATH."""
+    config = next(m for m in yaml.safe_load_all(subprocess.run(
+        [HELM, "template", "t", os.path.join(REPO, "charts", "mlflow"), "--show-only", "templates/configmap.yaml"],
+        capture_output=True, text=True, check=True).stdout) if m)
+    script = config["data"]["server.sh"]
+    check = script[script.index("python3 -c '\n") + len("python3 -c '\n"):]
+    check = check[:check.index("\n'\n")]
+    python_dir = chart_python_dir(str(tmp_path / "python"))
+    for path, expected in ((python_dir, 0), ("", 1)):
+        proc = subprocess.run([sys.executable, "-c", check], env=dict(os.environ, PYTHONPATH=path),
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == expected, proc.stderr[-2000:]
