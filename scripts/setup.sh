@@ -24,9 +24,11 @@ with_cluster=0
 apt_packages=(postgresql postgresql-contrib shellcheck git make)
 # The local test cluster (scripts/cluster, docs/local-cluster.md): containerd and
 # runc run the pods, CNI plugins wire them, podman/debootstrap/catatonit build
-# the images, the rest is what kubelet, kube-proxy and the scripts call.
+# the images, the rest is what kubelet, kube-proxy and the scripts call; the
+# browser e2e tests drive Debian's chromium (Playwright cannot download one here).
 cluster_packages=(containerd runc containernetworking-plugins podman catatonit
-  debootstrap conntrack iptables socat iproute2 ethtool openssl curl util-linux)
+  debootstrap conntrack iptables socat iproute2 ethtool openssl curl util-linux
+  chromium fonts-liberation)
 [ "$with_cluster" = 1 ] && apt_packages+=("${cluster_packages[@]}")
 
 install_apt_packages() {

@@ -11,8 +11,10 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import time
+import uuid
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -112,6 +114,26 @@ class Stack:
             self.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge (end)")
             print(f"\ntimings (s) in {self.namespace}: {json.dumps(self.timings)}")
 
+    @contextlib.contextmanager
+    def port_forward(self, component, port):
+        """kubectl port-forward to the component's Service on a free local port; yields the port."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            local = probe.getsockname()[1]
+        cmd = [shutil.which("kubectl", path=TOOLS_PATH), "--kubeconfig", KUBECONFIG, "-n", self.namespace,
+               "port-forward", f"svc/{self.releases[component]}", f"{local}:{port}"]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            try:
+                line = proc.stdout.readline()
+                assert "Forwarding from" in line, f"port-forward to {component} failed: {line}{proc.stderr.read()}"
+                yield local
+            finally:
+                proc.terminate()
+
+    def admin_password(self, component="mlflow"):
+        return self.secret_data(f"{self.releases[component]}-auth")["admin-password" if component == "mlflow"
+                                                                    else "root-password"]
+
     def secret_data(self, name, namespace=None):
         proc = kubectl("-n", namespace or self.namespace, "get", "secret", name, "-o", "json")
         return {key: base64.b64decode(value).decode() for key, value in json.loads(proc.stdout)["data"].items()}
@@ -126,3 +148,18 @@ class Stack:
                     if "password" in key or "secret" in key:
                         values.append(base64.b64decode(value).decode())
         return [v for v in values if len(v) >= 8]
+
+
+# The stack the e2e modules share, installed once per session by the shared_stack
+# fixture (conftest.py), with release names other than the defaults so every
+# playbook must find the components by the names the inventory gives.
+SHARED = Stack(f"mlops-bk-{uuid.uuid4().hex[:6]}",
+               {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"})
+
+
+def readme_example():
+    """The README's Python client example (the seed's), unchanged: its two
+    placeholders are the password and the port-forward's local port."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("```python\n", text.index("The seed's Python client example")) + len("```python\n")
+    return text[start:text.index("```", start)]

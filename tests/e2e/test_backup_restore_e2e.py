@@ -26,12 +26,11 @@ import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, Stack, kubectl
+from e2e_support import BACKUP_ID, SHARED, kubectl
 
-NAMESPACE = f"mlops-bk-{uuid.uuid4().hex[:6]}"
-# Not the defaults (minio, postgresql, mlflow).
-RELEASES = {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"}
-STACK = Stack(NAMESPACE, RELEASES)
+# The session's shared stack: release names other than the defaults.
+STACK = SHARED
+NAMESPACE, RELEASES = STACK.namespace, STACK.releases
 
 # Runs in the MLflow pod with the server's admin login from its environment;
 # prints one JSON line.
@@ -152,9 +151,8 @@ def admin_login():
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with STACK.installed():
-        yield
+def stack(shared_stack):
+    yield shared_stack
 
 
 def test_backup_restore_round_trip(stack, tmp_path_factory):

@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Stack, kubectl, tool_env
+from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Stack, kubectl, readme_example, tool_env
 
 NAMESPACE = f"mlops-e2e-{uuid.uuid4().hex[:6]}"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -92,14 +92,6 @@ with tempfile.TemporaryDirectory() as target:
     with open(path, "rb") as handle:
         print(hashlib.sha256(handle.read()).hexdigest())
 """
-
-
-def readme_example():
-    """The README's Python client example (the seed's), with only its two
-    placeholders filled in: the password and the port-forward's local port."""
-    text = (REPO / "README.md").read_text()
-    start = text.index("```python\n", text.index("The seed's Python client example")) + len("```python\n")
-    return text[start:text.index("```", start)]
 
 
 @contextlib.contextmanager

@@ -188,12 +188,14 @@ class MinioServer:
 class MlflowServer:
     """`mlflow server` with a PostgreSQL backend store and proxied MinIO artifacts."""
 
-    def __init__(self, base_dir, postgres, minio, database="mlflow", bucket="mlflow"):
+    def __init__(self, base_dir, postgres, minio, database="mlflow", bucket="mlflow", destination=None, env=None):
         self.base_dir = base_dir
         self.postgres = postgres
         self.minio = minio
         self.database = database
         self.bucket = bucket
+        self.destination = destination or "s3://%s" % bucket
+        self.env = env or {}
         self.port = free_port()
         self.log = os.path.join(base_dir, "mlflow.log")
         self.process = None
@@ -206,11 +208,11 @@ class MlflowServer:
         mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
         env = dict(os.environ, MLFLOW_S3_ENDPOINT_URL=self.minio.endpoint,
                    AWS_ACCESS_KEY_ID=self.minio.access_key,
-                   AWS_SECRET_ACCESS_KEY=self.minio.secret_key)
+                   AWS_SECRET_ACCESS_KEY=self.minio.secret_key, **self.env)
         log = open(self.log, "w")
         self.process = subprocess.Popen(
             [mlflow, "server", "--backend-store-uri", self.postgres.uri(self.database),
-             "--artifacts-destination", "s3://%s" % self.bucket, "--serve-artifacts",
+             "--artifacts-destination", self.destination, "--serve-artifacts",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         wait_for(lambda: urllib.request.urlopen(self.url + "/health", timeout=2).status == 200,

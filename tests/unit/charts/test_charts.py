@@ -719,3 +719,29 @@ def test_chart_version_follows_the_collection(chart):
         collection_version = yaml.safe_load(handle)["version"]
     with open(os.path.join(CHARTS, chart, "Chart.yaml"), encoding="utf-8") as handle:
         assert yaml.safe_load(handle)["version"] == collection_version
+
+
+def test_mlflow_serves_artifacts_through_its_own_repository():
+    docs = render("mlflow")
+    _deploy, spec, server = _mlflow(docs)
+    env = env_of(server)
+    assert env["PYTHONPATH"]["value"] == "/opt/mlops-stack/python"
+    assert "MLOPS_STACK_S3_EXTERNAL_ENDPOINT_URL" not in env
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "python")
+    assert mount == {"name": "python", "mountPath": "/opt/mlops-stack/python", "readOnly": True}
+    volume = next(v for v in spec["volumes"] if v["name"] == "python")
+    paths = {item["key"]: item["path"] for item in volume["configMap"]["items"]}
+    assert paths["mlops_stack_artifacts.py"] == "mlops_stack_artifacts.py"
+    assert re.fullmatch(r"mlops_stack_artifacts-[^/]+\.dist-info/entry_points\.txt", paths["entry_points.txt"])
+    data = one(docs, "ConfigMap")["data"]
+    assert "[mlflow.artifact_repository]\ns3 = mlops_stack_artifacts:repository" in data["entry_points.txt"]
+    with open(os.path.join(CHARTS, "mlflow", "files", "mlops_stack_artifacts.py"), encoding="utf-8") as handle:
+        assert data["mlops_stack_artifacts.py"].strip() == handle.read().strip()
+    # The server refuses to start without it, before "mlflow server".
+    script = _server_script(docs)
+    assert script.index("import mlops_stack_artifacts") < script.index("mlflow server")
+    # The migration init container does not need it.
+    assert all("PYTHONPATH" not in env_of(c) for c in spec.get("initContainers", []))
+    docs = render("mlflow", {"artifacts.s3.externalEndpointUrl": "https://s3.example.com"})
+    assert env_of(_mlflow(docs)[2])["MLOPS_STACK_S3_EXTERNAL_ENDPOINT_URL"]["value"] == "https://s3.example.com"
+    assert render_error("mlflow", {"artifacts.s3.externalEndpointUrl": "s3.example.com"})
