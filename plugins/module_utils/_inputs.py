@@ -257,7 +257,8 @@ def cron(value):
 
 
 def time_zone(value):
-    if zoneinfo is None:
+    # Without a tz database here (a minimal image) the cluster's own check has to do.
+    if zoneinfo is None or not zoneinfo.available_timezones():
         return None
     text = str(value)
     try:
