@@ -99,9 +99,10 @@ class ActionModule(ActionBase):
             stat = self._execute_module(module_name="ansible.builtin.stat", task_vars=task_vars,
                                         module_args=dict(path=checked, get_checksum=False, get_mime=False,
                                                          get_attributes=False))
-            if stat.get("failed"):
+            # A path below a file is not there either (ENOTDIR).
+            if stat.get("failed") and "Not a directory" not in str(stat.get("msg")):
                 return "cannot be checked on %s: %s" % (task_vars.get("inventory_hostname"), stat.get("msg"))
-            info = stat.get("stat", {})
+            info = stat.get("stat") or {}
             if info.get("exists") or mode != "write" or checked == os.path.dirname(checked):
                 break
             checked = os.path.dirname(checked)
