@@ -163,3 +163,42 @@ def readme_example():
     text = (REPO / "README.md").read_text()
     start = text.index("```python\n", text.index("The seed's Python client example")) + len("```python\n")
     return text[start:text.index("```", start)]
+
+
+# --- refused runs (docs/bad-input.md) ----------------------------------------
+
+RECAP_CHANGED = re.compile(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)", re.MULTILINE)
+# What a refusal must never show: the name of an internal task, the API server's raw answer.
+NOT_FOR_USERS = ("failed in task", '"kind": "Status"', "'kind': 'Status'", "Traceback")
+
+
+def assert_refused(output, line, hidden=()):
+    """The run stopped with the one line (alone, or after Ansible's "[ERROR]: Task failed: ..."
+    prefix), changed nothing by its PLAY RECAP, and showed none of the hidden values."""
+    changed = [int(count) for count in RECAP_CHANGED.findall(output)]
+    assert changed and not any(changed), f"a refused run reported changes {changed}:\n{output[-3000:]}"
+    assert any(text == line or text.endswith(": " + line) for text in output.splitlines()), (
+        f"missing the line {line!r}:\n{output[-3000:]}")
+    shown = [text for text in NOT_FOR_USERS if text in output]
+    assert not shown, f"the refusal shows {shown}:\n{output[-3000:]}"
+    assert not [value for value in hidden if value in output], "a secret value appears in the output"
+
+
+# Everything a playbook could create or change in a namespace, by kind; pods,
+# events and endpoints move on their own and are left out.
+SNAPSHOT_KINDS = ("configmaps,secrets,serviceaccounts,roles.rbac.authorization.k8s.io,"
+                  "rolebindings.rbac.authorization.k8s.io,leases.coordination.k8s.io,cronjobs,jobs,"
+                  "deployments,statefulsets,services,persistentvolumeclaims")
+
+
+def namespace_snapshot(namespace):
+    """kind/name -> generation (spec changes) or resourceVersion of every object, and the
+    ready replicas of the workloads (none in a namespace that does not exist)."""
+    proc = kubectl("-n", namespace, "get", SNAPSHOT_KINDS, "-o", "json")
+    snapshot = {}
+    for item in json.loads(proc.stdout)["items"]:
+        meta = item["metadata"]
+        version = meta.get("generation") or meta["resourceVersion"]
+        ready = item.get("status", {}).get("readyReplicas") if item["kind"] in ("Deployment", "StatefulSet") else None
+        snapshot[f"{item['kind']}/{meta['name']}"] = (version, ready)
+    return snapshot
