@@ -109,10 +109,10 @@ molecule:
 
 ## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
 ## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore,
-## then the upgrade from the first release (docs/upgrading.md)
+## then the upgrade from the first release and the MLflow schema migration (docs/upgrading.md)
 e2e: molecule
 	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_backup_schedule_e2e.py \
-	  tests/e2e/test_upgrade_e2e.py
+	  tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py
 
 ## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml
 ## against the manual Helm sequence, the unchanged rerun, memory idle and under load
