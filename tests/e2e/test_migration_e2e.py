@@ -110,7 +110,7 @@ class Watcher(threading.Thread):
     def stop(self):
         self.stopping.set()
         self.join(timeout=60)
-        return [revision for revision, _ in self.revisions]
+        return [entry[0] for entry in self.revisions]
 
 
 def site(round_name, expect_rc=0):
@@ -178,6 +178,7 @@ def test_failed_migration_keeps_the_old_pods_serving(stack):
     line = re.search(r"Failed to migrate the MLflow schema: [^\n]*", output)
     assert line, f"no line names the failed migration:\n{output[-4000:]}"
     assert "DuplicateTable" in line.group(0) and f'"{CONFLICT}" already exists' in line.group(0), line.group(0)
+    print(f"\nsite.yml said: {line.group(0)}")
     assert not [v for v in STACK.secret_values() if v in output], "a credential appears in site.yml's output"
     assert revisions == [older], f"the schema changed although the migration failed: {revisions}"
     assert len(watcher.migration_pods) == 1, sorted(watcher.migration_pods)
