@@ -97,14 +97,14 @@ def cause(exc):
 
 def migrate(uri):
     engine = tracking_db.create_sqlalchemy_engine_with_retry(uri)
+    before = revisions(engine, uri)
     if "experiments" not in sqlalchemy.inspect(engine).get_table_names():
         # "mlflow db upgrade" cannot start from an empty database: the
         # tracking store creates the schema (the server's default artifact root).
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
         print("Creating the MLflow schema in an empty database", flush=True)
         SqlAlchemyStore(uri, "mlflow-artifacts:/")
-    before = revisions(engine, uri)
-    now, head = before["tracking"]
+    now, head = revisions(engine, uri)["tracking"]
     if now != head:
         print("Migrating the MLflow tracking schema from %s to %s" % (now, head), flush=True)
         tracking_db._upgrade_db(engine)
