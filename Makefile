@@ -110,12 +110,13 @@ molecule:
 ## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
 ## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore,
 ## then, on that same stack, downloads from outside, the UI in a browser and check mode,
-## then the upgrade from the first release (docs/upgrading.md), then bad input on a running stack
+## then the upgrade from the first release and the MLflow schema migration (docs/upgrading.md),
+## then bad input on a running stack
 ## (docs/bad-input.md)
 e2e: molecule
 	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py \
 	  tests/e2e/test_browser_e2e.py tests/e2e/test_check_mode_e2e.py tests/e2e/test_backup_schedule_e2e.py \
-	  tests/e2e/test_upgrade_e2e.py tests/e2e/test_bad_input_e2e.py
+	  tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py tests/e2e/test_bad_input_e2e.py
 
 ## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml
 ## against the manual Helm sequence, the unchanged rerun, memory idle and under load

@@ -13,7 +13,10 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -30,6 +33,7 @@ KUBECONFIG = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "
 EXTRA_VARS = [arg for value in os.environ.get("MLOPS_E2E_EXTRA_VARS", "").split() for arg in ("-e", value)]
 BACKUP_ID = re.compile(r"Backup (\d{8}T\d{6}Z(?:-\d+)?) complete")
 DEFAULT_RELEASES = {"minio": "minio", "postgresql": "postgresql", "mlflow": "mlflow"}
+RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
 def tool_env(checkout=REPO):
@@ -202,3 +206,101 @@ def namespace_snapshot(namespace):
         ready = item.get("status", {}).get("readyReplicas") if item["kind"] in ("Deployment", "StatefulSet") else None
         snapshot[f"{item['kind']}/{meta['name']}"] = (version, ready)
     return snapshot
+
+
+def changed(output):
+    recaps = RECAP.findall(output)
+    assert recaps, f"no clean PLAY RECAP:\n{output[-3000:]}"
+    return sum(int(count) for count in recaps)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_port_forward(namespace, service, port):
+    """kubectl port-forward svc/<service>, answering on the returned local port."""
+    local = free_port()
+    proc = subprocess.Popen([shutil.which("kubectl", path=TOOLS_PATH), "--kubeconfig", KUBECONFIG, "-n", namespace,
+                             "port-forward", f"svc/{service}", f"{local}:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
+            return proc, local
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    return None, None
+
+
+class Availability(threading.Thread):
+    """Polls MLflow's /health, and a read that needs the database, through a
+    port-forward that is started again whenever it breaks; records the longest
+    time without an answer of each."""
+
+    def __init__(self, admin, namespace, poll_interval=0.5):
+        super().__init__(daemon=True)
+        self.namespace, self.poll_interval = namespace, poll_interval
+        self.stopping = threading.Event()
+        self.authorization = "Basic " + base64.b64encode(":".join(admin).encode()).decode()
+        self.probes = {"health": "/health", "api": "/api/2.0/mlflow/experiments/search?max_results=1"}
+        self.last_ok, self.gaps, self.windows = {}, {}, {name: [] for name in self.probes}
+        self.polls = 0
+        self.restarts = -1
+        self.started = self.duration = 0.0
+
+    def answered(self, local, path):
+        request = urllib.request.Request(f"http://127.0.0.1:{local}{path}",
+                                         headers={"Authorization": self.authorization})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def record(self, name, ok, now):
+        if ok:
+            gap = now - self.last_ok[name]
+            self.gaps[name] = max(self.gaps.get(name, 0.0), gap)
+            if gap > 2 * self.poll_interval + 2:
+                self.windows[name].append((round(self.last_ok[name] - self.started, 1), round(now - self.started, 1)))
+            self.last_ok[name] = now
+
+    def run(self):
+        proc = local = None
+        self.started = time.monotonic()
+        self.last_ok = dict.fromkeys(self.probes, self.started)
+        failures = 0
+        while not self.stopping.is_set():
+            if proc is None or proc.poll() is not None or failures >= 2:
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+                proc, local = start_port_forward(self.namespace, "mlflow", 5000)
+                self.restarts += 1
+                failures = 0
+            if proc is not None:
+                results = {name: self.answered(local, path) for name, path in self.probes.items()}
+                now = time.monotonic()
+                for name, ok in results.items():
+                    self.record(name, ok, now)
+                failures = 0 if results["health"] else failures + 1
+                self.polls += 1
+            self.stopping.wait(self.poll_interval)
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        # Unanswered until the end counts as a gap too.
+        self.duration = time.monotonic() - self.started
+        for name in self.probes:
+            self.gaps[name] = max(self.gaps.get(name, 0.0), self.started + self.duration - self.last_ok[name])
+
+    def stop(self):
+        self.stopping.set()
+        self.join(timeout=30)
+        return {"duration_s": round(self.duration, 1), "polls": self.polls, "port_forward_restarts": self.restarts,
+                "longest_gap_s": {name: round(gap, 1) for name, gap in self.gaps.items()},
+                "windows_s": self.windows}

@@ -23,32 +23,36 @@ worktree removed. No cluster is a failure, not a skip.
 The measured times and gaps are printed (pytest -s) and written to
 tests/output/upgrade_e2e.json.
 """
-import base64
 import calendar
 import contextlib
 import json
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 import yaml
 
-from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Stack, kubectl, require_cluster, tool_env
+from e2e_support import (
+    REPO,
+    TOOLS_PATH,
+    Availability,
+    Stack,
+    changed,
+    kubectl,
+    require_cluster,
+    start_port_forward,
+    tool_env,
+)
 
 # The first release: the stack as it landed on 2026-11-29.
 OLD_COMMIT = "3471c69"
 OLD_VERSION = "0.1.0"
 NAMESPACE = f"mlops-up-{uuid.uuid4().hex[:6]}"
 CURRENT = Stack(NAMESPACE)
-RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 # The announced window (docs/upgrading.md): MLflow's pod is replaced by a
 # rolling update, so /health is answered throughout but for the moment the
 # port-forward needs to move to the new pod once the old one stops.
@@ -190,106 +194,15 @@ def run(*cmd, cwd=None, env=None, timeout=300):
     return proc.stdout
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_port_forward(service, port):
-    """kubectl port-forward svc/<service>, answering on the returned local port."""
-    local = free_port()
-    proc = subprocess.Popen([shutil.which("kubectl", path=TOOLS_PATH), "--kubeconfig", KUBECONFIG, "-n", NAMESPACE,
-                             "port-forward", f"svc/{service}", f"{local}:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
-            return proc, local
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    return None, None
-
-
 @contextlib.contextmanager
 def port_forward(service, port):
-    proc, local = start_port_forward(service, port)
+    proc, local = start_port_forward(NAMESPACE, service, port)
     assert proc, f"port-forward to svc/{service} did not start"
     try:
         yield local
     finally:
         proc.terminate()
         proc.wait()
-
-
-class Availability(threading.Thread):
-    """Polls MLflow's /health, and a read that needs the database, through a
-    port-forward that is started again whenever it breaks; records the longest
-    time without an answer of each."""
-
-    def __init__(self, admin):
-        super().__init__(daemon=True)
-        self.stopping = threading.Event()
-        self.authorization = "Basic " + base64.b64encode(":".join(admin).encode()).decode()
-        self.probes = {"health": "/health", "api": "/api/2.0/mlflow/experiments/search?max_results=1"}
-        self.last_ok, self.gaps, self.windows = {}, {}, {name: [] for name in self.probes}
-        self.polls = 0
-        self.restarts = -1
-        self.started = self.duration = 0.0
-
-    def answered(self, local, path):
-        request = urllib.request.Request(f"http://127.0.0.1:{local}{path}",
-                                         headers={"Authorization": self.authorization})
-        try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def record(self, name, ok, now):
-        if ok:
-            gap = now - self.last_ok[name]
-            self.gaps[name] = max(self.gaps.get(name, 0.0), gap)
-            if gap > 2 * POLL_INTERVAL + 2:
-                self.windows[name].append((round(self.last_ok[name] - self.started, 1), round(now - self.started, 1)))
-            self.last_ok[name] = now
-
-    def run(self):
-        proc = local = None
-        self.started = time.monotonic()
-        self.last_ok = dict.fromkeys(self.probes, self.started)
-        failures = 0
-        while not self.stopping.is_set():
-            if proc is None or proc.poll() is not None or failures >= 2:
-                if proc is not None:
-                    proc.kill()
-                    proc.wait()
-                proc, local = start_port_forward("mlflow", 5000)
-                self.restarts += 1
-                failures = 0
-            if proc is not None:
-                results = {name: self.answered(local, path) for name, path in self.probes.items()}
-                now = time.monotonic()
-                for name, ok in results.items():
-                    self.record(name, ok, now)
-                failures = 0 if results["health"] else failures + 1
-                self.polls += 1
-            self.stopping.wait(POLL_INTERVAL)
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        # Unanswered until the end counts as a gap too.
-        self.duration = time.monotonic() - self.started
-        for name in self.probes:
-            self.gaps[name] = max(self.gaps.get(name, 0.0), self.started + self.duration - self.last_ok[name])
-
-    def stop(self):
-        self.stopping.set()
-        self.join(timeout=30)
-        return {"duration_s": round(self.duration, 1), "polls": self.polls, "port_forward_restarts": self.restarts,
-                "longest_gap_s": {name: round(gap, 1) for name, gap in self.gaps.items()},
-                "windows_s": self.windows}
 
 
 def client(action, logins, marker, **extra):
@@ -303,12 +216,6 @@ def client(action, logins, marker, **extra):
     CURRENT.timings[f"mlflow {action} {extra.get('round', '')}".strip()] = round(time.monotonic() - start, 1)
     assert proc.returncode == 0, f"MLflow client {action} failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def changed(output):
-    recaps = RECAP.findall(output)
-    assert recaps, f"no clean PLAY RECAP:\n{output[-3000:]}"
-    return sum(int(count) for count in recaps)
 
 
 def chart_versions():
@@ -410,7 +317,7 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
     assert logins_before["user_writes_other"] == 403, logins_before
     assert logins_before["wrong_password"] == 401, logins_before
 
-    availability = Availability(admin)
+    availability = Availability(admin, NAMESPACE, POLL_INTERVAL)
     upgrade_started = time.time()
     availability.start()
     try:

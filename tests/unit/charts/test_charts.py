@@ -88,7 +88,7 @@ def one(docs, kind, name=None):
 
 def pod_specs(docs):
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet"):
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             yield doc, doc["spec"]["template"]["spec"]
         elif doc["kind"] == "CronJob":
             yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -348,7 +348,8 @@ def test_service_ports(chart, port):
 
 @pytest.mark.parametrize("chart", CHART_NAMES)
 def test_optional_parts_are_off_by_default(chart):
-    kinds = {d["kind"] for d in render(chart)}
+    # The schema migration is no option: a Helm hook, not part of the release.
+    kinds = {d["kind"] for d in render(chart) if "helm.sh/hook" not in d["metadata"].get("annotations", {})}
     assert not kinds & {"Ingress", "NetworkPolicy", "ServiceMonitor", "PodDisruptionBudget", "CronJob", "Job", "Secret"}
 
 
@@ -532,6 +533,11 @@ def _mlflow(docs):
     return deploy, spec, spec["containers"][0]
 
 
+def _migration_container(docs):
+    (container,) = one(docs, "Job", "mlflow-migrate")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
 def _server_script(docs):
     return one(docs, "ConfigMap")["data"]["server.sh"]
 
@@ -561,10 +567,14 @@ def test_mlflow_defaults():
     assert "--serve-artifacts" in script
     assert "--host 0.0.0.0" in script and "--port 5000" in script and "--workers 2" in script
     assert "--expose-prometheus /tmp/metrics" in script
-    # The schema is migrated before the server starts.
-    migrate = spec["initContainers"][0]
-    assert migrate["name"] == "migrate"
-    assert 'mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"' in one(docs, "ConfigMap")["data"]["migrate.sh"]
+    # The schema is migrated before the server starts: once, by the hook Job;
+    # each pod's init container only waits for it.
+    migrate = _migration_container(docs)
+    assert migrate["command"][:2] == ["python3", "-c"] and migrate["command"][3:] == ["migrate"]
+    assert "tracking_db._upgrade_db(engine)" in migrate["command"][2]
+    wait = spec["initContainers"][0]
+    assert wait["name"] == "wait-for-schema" and wait["command"][3:] == ["wait"]
+    assert "_upgrade_db" not in wait["command"][2].split("def wait(")[1]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert server[probe]["httpGet"]["path"] == "/health"
     assert {"mlflow", "mlflow:*", "mlflow.mlops.svc.cluster.local:*", "localhost:*"} <= set(_allowed_hosts(docs))
@@ -598,17 +608,21 @@ def test_mlflow_migration_sets_the_admin_login_from_its_secret():
     # admin: the migrate step must make the Secret's login the one that works.
     docs = render("mlflow")
     _deploy, spec, _server = _mlflow(docs)
-    (migrate,) = spec["initContainers"]
-    env = env_of(migrate)
+    (wait,) = spec["initContainers"]
+    env = env_of(wait)
     for name, key in (("MLFLOW_AUTH_ADMIN_USERNAME", "admin-username"),
                       ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password")):
         assert env[name]["valueFrom"]["secretKeyRef"]["key"] == key
-    script = one(docs, "ConfigMap", "mlflow-scripts")["data"]["migrate.sh"]
+    script = wait["command"][2]
     assert "store.update_user(name, password=password" in script
     assert "authenticate_user(name, password)" in script
+    # The Job migrates the auth tables too, and needs no admin login for it.
+    assert 'auth_db.migrate_if_needed(engine, "head")' in _migration_container(docs)["command"][2]
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(_migration_container(docs))
     without_auth = render("mlflow", {"auth.enabled": False})
-    (migrate,) = _mlflow(without_auth)[1]["initContainers"]
-    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(migrate)
+    (wait,) = _mlflow(without_auth)[1]["initContainers"]
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(wait)
+    assert "auth_db" not in _migration_container(without_auth)["command"][2]
 
 
 def test_mlflow_auth_off():
@@ -649,7 +663,7 @@ def test_mlflow_whole_uri_from_a_secret():
     docs = render("mlflow", {"backendStore.existingSecret": "managed-db", "backendStore.uriKey": "uri", "gc.enabled": True})
     _deploy, spec, server = _mlflow(docs)
     gc = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    for container in (server, spec["initContainers"][0], gc):
+    for container in (server, spec["initContainers"][0], gc, _migration_container(docs)):
         env = env_of(container)
         assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "managed-db", "key": "uri"}
         assert not [n for n in env if n.startswith("MLFLOW_DB_")]
@@ -706,8 +720,43 @@ def test_mlflow_network_policy():
 
 
 def test_mlflow_without_migration():
-    _deploy, spec, _server = _mlflow(render("mlflow", {"backendStore.migrate": False}))
+    docs = render("mlflow", {"backendStore.migrate": False})
+    _deploy, spec, _server = _mlflow(docs)
     assert "initContainers" not in spec
+    assert not find(docs, "Job")
+
+
+def test_mlflow_migration_is_a_hook_job_that_runs_once():
+    docs = render("mlflow", {"backendStore.schemaWaitSeconds": 42})
+    job = one(docs, "Job", "mlflow-migrate")
+    # Before Helm changes anything else, on install and upgrade; a failed Job
+    # stays for its log until the next run replaces it.
+    assert job["metadata"]["annotations"] == {
+        "helm.sh/hook": "pre-install,pre-upgrade",
+        "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}
+    assert job["spec"]["backoffLimit"] == 0
+    pod = job["spec"]["template"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    # Its pod stays out of the Service and the Deployment.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+    # The release's ServiceAccount does not exist yet at install: the
+    # namespace's default, without a token.
+    assert "serviceAccountName" not in pod["spec"] and pod["spec"]["automountServiceAccountToken"] is False
+    assert "WAIT_SECONDS = 42" in _mlflow(docs)[1]["initContainers"][0]["command"][2]
+    existing = one(render("mlflow", {"serviceAccount.create": False, "serviceAccount.name": "ml"}), "Job")
+    assert existing["spec"]["template"]["spec"]["serviceAccountName"] == "ml"
+
+
+def test_mlflow_database_uri_is_never_a_process_argument():
+    # A process's arguments are readable by every user of its node (ps, /proc).
+    docs = render("mlflow", {"gc.enabled": True})
+    scripts = one(docs, "ConfigMap")["data"]
+    assert "MLFLOW_BACKEND_STORE_URI" not in scripts["gc.sh"].split("default_map=")[0]
+    assert "--backend-store-uri" not in config_data(docs)
+    assert "mlflow db upgrade" not in config_data(docs)
+    for _doc, spec in pod_specs(docs):
+        for container in containers(spec):
+            assert "MLFLOW_BACKEND_STORE_URI" not in " ".join(container["command"][3:])
 
 
 @pytest.mark.parametrize("chart", CHART_NAMES)
