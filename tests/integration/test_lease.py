@@ -114,9 +114,12 @@ class ApiServer:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    server = ApiServer(str(tmp_path_factory.mktemp("apiserver"))).start()
-    yield server
-    server.stop()
+    server = ApiServer(str(tmp_path_factory.mktemp("apiserver")))
+    try:
+        # Also when start() fails half way: a started etcd or kube-apiserver must not outlive the test.
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def playbook(api, tmp_path, name, hold=HOLD_SECONDS, lock_seconds=900):
