@@ -14,7 +14,7 @@ setup:
 
 ## test: everything CI runs: setup, static checks, unit and integration tests,
 ## then the local cluster, its smoke tests and the whole lifecycle on it (e2e)
-test: setup lint sanity unit integration cluster cluster-test e2e
+test: setup lint sanity unit cluster integration cluster-test e2e
 
 unit:
 	$(PYTEST) -q tests/unit

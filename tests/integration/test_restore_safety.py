@@ -50,6 +50,9 @@ INSERT INTO victim VALUES (1);
 """
 
 
+BACKUP_KEY = "restore-safety-backup-key-" + "0123456789abcdef" * 2
+
+
 def sql(postgres, statements, dbname="postgres", user=None, password=None):
     import psycopg
     with psycopg.connect(postgres.uri(dbname, user=user, password=password), autocommit=True) as conn:
@@ -62,7 +65,8 @@ def sql(postgres, statements, dbname="postgres", user=None, password=None):
 
 def module_args(postgres, minio, database, bucket, **extra):
     args = dict(minio.connection_args(), **postgres.connection_args())
-    args.update(database=database, **extra)
+    # Every set is signed (and encrypted) with a backup key; restore checks it first.
+    args.update(database=database, key=BACKUP_KEY, stack_id="restore-safety", **extra)
     return args
 
 
