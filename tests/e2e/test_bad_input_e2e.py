@@ -74,6 +74,7 @@ def test_a_restore_that_would_replace_data_is_refused_before_the_lock(stack):
     before = namespace_snapshot(NAMESPACE)
     output = stack.playbook("restore.yml", label="restore.yml unconfirmed", expect_rc=1)
     refusal = [text for text in output.splitlines() if "mlops_restore_confirm: restoring set" in text]
-    assert refusal and "mlops_restore_confirm=true" in refusal[0] and refusal[0].endswith("(false)")
+    assert refusal, output[-4000:]
+    assert "mlops_restore_confirm=true" in refusal[0] and refusal[0].endswith("(false)"), refusal[0]
     assert_refused(output, refusal[0].split("Task failed: ")[-1].split("Action failed: ")[-1])
     assert namespace_snapshot(NAMESPACE) == before

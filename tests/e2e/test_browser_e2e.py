@@ -21,6 +21,7 @@ import subprocess
 import uuid
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from e2e_support import REPO, tool_env
@@ -102,10 +103,17 @@ def test_mlflow_ui(shared_stack, browser, tmp_path):
         seeded = seed(port, password, artifact)
         base = f"http://127.0.0.1:{port}"
 
+        # Without a login the server answers 401 with a basic-auth challenge; chromium
+        # either shows that answer or, having no credentials to offer, ends the load
+        # with ERR_INVALID_AUTH_CREDENTIALS. Either way no page of the UI is served.
         anonymous = browser.new_context()
-        response = anonymous.new_page().goto(base + "/", timeout=TIMEOUT_MS)
-        assert response.status == 401, "the UI answered without a login"
-        anonymous.close()
+        try:
+            response = anonymous.new_page().goto(base + "/", timeout=TIMEOUT_MS)
+            assert response.status == 401, "the UI answered without a login"
+        except PlaywrightError as exc:
+            assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc), exc
+        finally:
+            anonymous.close()
 
         context = browser.new_context(http_credentials={"username": "admin", "password": password},
                                       viewport={"width": 1400, "height": 900}, accept_downloads=True)
