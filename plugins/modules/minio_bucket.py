@@ -21,13 +21,7 @@ author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
   - mlops.stack.s3_connection
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
+  - mlops.stack.attributes
 options:
   name:
     description:

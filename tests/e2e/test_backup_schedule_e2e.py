@@ -2,8 +2,9 @@
 
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`, which imports the ee image the CronJob runs) with
-inventories/local, in a namespace of its own and with release names other than
-the defaults (so the CronJob's inventory must carry them). site.yml; one run
+inventories/local, on the stack the e2e modules share (conftest.py), whose
+release names are not the defaults (so the CronJob's inventory must carry
+them). One run
 with a parameter, a metric and an artifact logged with the real MLflow client;
 backup_schedule.yml (suspended, so only the test starts it) to the default
 destination, the backup bucket of the stack's MinIO; no value of the stack's
@@ -14,7 +15,7 @@ kubectl to port-forward with); then backup.yml from the controller to the same
 destination. backup_info, run from the controller, must list both sets as
 complete, and their manifests must have the same shape and the same artifact
 objects. backup_schedule.yml with mlops_backup_schedule_state=absent removes
-every object it made. The namespace is purged at the end.
+every object it made.
 MLOPS_E2E_EXTRA_VARS adds -e values to every playbook run. No cluster is a
 failure, not a skip: these tests exist to prove the playbooks work on one.
 """
@@ -24,12 +25,10 @@ import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, Stack, kubectl
+from e2e_support import BACKUP_ID, SHARED, kubectl
 
-NAMESPACE = f"mlops-sched-{uuid.uuid4().hex[:6]}"
-# Not the defaults (minio, postgresql, mlflow).
-RELEASES = {"minio": "sched-store", "postgresql": "sched-meta", "mlflow": "sched-tracking"}
-STACK = Stack(NAMESPACE, RELEASES)
+STACK = SHARED
+NAMESPACE, RELEASES = STACK.namespace, STACK.releases
 # backup_schedule.yml's default name, and backup.yml's default destination.
 SCHEDULE = "mlops-stack-backup"
 DESTINATION = f"s3://mlflow-backups/{NAMESPACE}"
@@ -158,9 +157,9 @@ def list_sets(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with STACK.installed():
-        yield
+def stack(shared_stack):
+    assert all(RELEASES[name] != name for name in RELEASES), RELEASES
+    yield shared_stack
 
 
 def test_scheduled_backup(stack, tmp_path):

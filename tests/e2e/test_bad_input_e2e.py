@@ -1,7 +1,6 @@
 """Bad input on a running stack: refused in one line, with the cluster left exactly as it was.
 
-One stack is installed (site.yml without verify) in a namespace of its own and
-backed up once. Then each case runs a playbook with one mistyped variable that
+On the stack the e2e modules share (conftest.py), backed up once. Then each case runs a playbook with one mistyped variable that
 only a running stack can refuse (a set that does not exist, a restore that
 would replace data, a Secret or namespace that is not there) or whose refusal
 must be shown to leave the cluster untouched (a bad cron expression used to
@@ -12,14 +11,13 @@ Helm revision, MLflow still ready. The cases refused without a cluster are in
 tests/integration/test_bad_input.py. No cluster is a failure, not a skip.
 """
 import json
-import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, Stack, assert_refused, kubectl, namespace_snapshot
+from e2e_support import BACKUP_ID, SHARED, assert_refused, kubectl, namespace_snapshot
 
-NAMESPACE = f"mlops-input-{uuid.uuid4().hex[:6]}"
-STACK = Stack(NAMESPACE)
+STACK = SHARED
+NAMESPACE = STACK.namespace
 SETS = f"s3://mlflow-backups/{NAMESPACE}"
 
 CASES = [
@@ -52,11 +50,10 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with STACK.installed():
-        output = STACK.playbook("backup.yml", label="backup.yml")
-        assert BACKUP_ID.search(output)
-        yield STACK
+def stack(shared_stack):
+    output = shared_stack.playbook("backup.yml", label="backup.yml (bad input)")
+    assert BACKUP_ID.search(output)
+    yield shared_stack
 
 
 @pytest.mark.parametrize("playbook,variables,line", CASES,

@@ -89,9 +89,9 @@ def open_page(context, url, text, shot):
     return page
 
 
-def visible(page, *texts):
+def visible(page, *texts, exact=True):
     for text in texts:
-        assert page.get_by_text(text, exact=True).first.is_visible(), f"{text!r} is not on {page.url}"
+        assert page.get_by_text(text, exact=exact).first.is_visible(), f"{text!r} is not on {page.url}"
 
 
 def test_mlflow_ui(shared_stack, browser, tmp_path):
@@ -142,10 +142,13 @@ def test_mlflow_ui(shared_stack, browser, tmp_path):
             assert not [url for url in asked if "presigned" in url], "the UI asked for a presigned URL"
 
             page = open_page(context, f"{base}/#/models/{seeded['model']}", "Version 1", "05-model.png")
-            visible(page, seeded["model"], "Version 1", "champion")
+            visible(page, seeded["model"], "Version 1")
+            # An alias is shown as a tag with an "@" before its name.
+            visible(page, "champion", exact=False)
             page = open_page(context, f"{base}/#/models/{seeded['model']}/versions/{seeded['version']}",
                              "Production", "06-model-version.png")
-            visible(page, f"Version {seeded['version']}", "Production", "champion")
+            visible(page, f"Version {seeded['version']}", "Production")
+            visible(page, "champion", exact=False)
         finally:
             context.close()
 
