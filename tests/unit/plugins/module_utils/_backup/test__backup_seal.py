@@ -44,7 +44,9 @@ def segments(sealed):
 def test_round_trip_in_any_read_sizes(size):
     data = os.urandom(size)
     sealed = encrypt(data)
-    assert data not in sealed or size == 0
+    # A short plaintext turns up in random ciphertext by chance (one byte: about
+    # one run in five); from 16 bytes on, finding it would mean it was not encrypted.
+    assert data not in sealed or size < 16
     assert len(sealed) == seal.HEADER_SIZE + size + seal.TAG_SIZE * max(1, -(-size // 16))
     assert decrypt(sealed) == data
     assert decrypt(sealed, piece=7) == data
