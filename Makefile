@@ -88,7 +88,7 @@ demo: setup
 	echo "  (artifacts go through the server: clients need no S3 keys)"; \
 	echo; \
 	echo "MinIO console:"; \
-	echo "  $(DEMO_KUBECTL) port-forward svc/minio 9001:9001"; \
+	echo "  $(DEMO_KUBECTL) port-forward statefulset/minio 9001:9001"; \
 	echo "  open http://localhost:9001"; \
 	echo "  root login, kept in Secret $(DEMO_NS)/minio-auth (keys root-user, root-password):"; \
 	echo "  $(DEMO_KUBECTL) get secret minio-auth -o jsonpath='{.data.root-password}' | base64 -d; echo"; \
@@ -109,13 +109,14 @@ molecule:
 
 ## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
 ## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore,
-## then, on that same stack, downloads from outside, the UI in a browser and check mode,
+## then, on that same stack, downloads from outside, the UI in a browser, check mode and isolation,
 ## then the upgrade from the first release and the MLflow schema migration (docs/upgrading.md),
 ## then bad input on a running stack
 ## (docs/bad-input.md)
 e2e: molecule
 	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py \
-	  tests/e2e/test_browser_e2e.py tests/e2e/test_check_mode_e2e.py tests/e2e/test_backup_schedule_e2e.py \
+	  tests/e2e/test_browser_e2e.py tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py \
+	  tests/e2e/test_backup_schedule_e2e.py \
 	  tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py tests/e2e/test_bad_input_e2e.py
 
 ## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml

@@ -119,13 +119,14 @@ class Stack:
             print(f"\ntimings (s) in {self.namespace}: {json.dumps(self.timings)}")
 
     @contextlib.contextmanager
-    def port_forward(self, component, port):
-        """kubectl port-forward to the component's Service on a free local port; yields the port."""
+    def port_forward(self, component, port, kind="svc"):
+        """kubectl port-forward to the component's Service (or kind/<release>, e.g. a
+        statefulset for a port the Service does not carry) on a free local port; yields the port."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             local = probe.getsockname()[1]
         cmd = [shutil.which("kubectl", path=TOOLS_PATH), "--kubeconfig", KUBECONFIG, "-n", self.namespace,
-               "port-forward", f"svc/{self.releases[component]}", f"{local}:{port}"]
+               "port-forward", f"{kind}/{self.releases[component]}", f"{local}:{port}"]
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
             try:
                 line = proc.stdout.readline()

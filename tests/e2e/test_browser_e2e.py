@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
-from e2e_support import REPO, tool_env
+from e2e_support import REPO, kubectl, tool_env
 
 OUTPUT = REPO / "tests" / "output" / "e2e-browser"
 CHROMIUM = os.environ.get("MLOPS_E2E_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -155,7 +155,11 @@ def test_mlflow_ui(shared_stack, browser, tmp_path):
 
 def test_minio_console_login(shared_stack, browser):
     login = shared_stack.secret_data(f"{shared_stack.releases['minio']}-auth")
-    with shared_stack.port_forward("minio", 9001) as port:
+    # The console is not exposed by default: its port is not on the Service, so
+    # the pod is port-forwarded, as docs and `make demo` tell a user to.
+    service = kubectl("-n", shared_stack.namespace, "get", "service", shared_stack.releases["minio"], "-o", "json")
+    assert [p["port"] for p in json.loads(service.stdout)["spec"]["ports"]] == [9000]
+    with shared_stack.port_forward("minio", 9001, kind="statefulset") as port:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
             page = context.new_page()

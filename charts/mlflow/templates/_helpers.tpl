@@ -99,8 +99,9 @@ app.kubernetes.io/component: tracking-server
 {{/*
 Host headers the server accepts (MLflow 3 rejects others to stop DNS
 rebinding): the Service's DNS names, loopback for port-forwarding, the
-ingress host, the private ranges pod IPs come from (Prometheus scrapes pods
-by IP) and whatever server.allowedHosts adds. Each name is allowed with any port.
+ingress host, whatever server.allowedHosts adds and, with
+server.allowPrivateNetworkHosts, the private ranges. Each name is allowed with
+any port. server.sh adds the pod's own IP (Prometheus scrapes pods by IP).
 */}}
 {{- define "mlflow.allowedHosts" -}}
 {{- $fullname := include "mlflow.fullname" . -}}

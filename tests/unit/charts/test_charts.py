@@ -217,6 +217,30 @@ def test_pods_are_locked_down(chart, values):
             assert not ctx.get("privileged"), where
 
 
+# Volume types the "restricted" Pod Security Standard admits.
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret"}
+WITHOUT_PERSISTENCE = [(chart, {"persistence.enabled": False}) for chart in ("postgresql", "minio")]
+
+
+@pytest.mark.parametrize("chart,values", VARIANTS + WITHOUT_PERSISTENCE,
+                         ids=VARIANT_IDS + ["%s-no-persistence" % c for c, _v in WITHOUT_PERSISTENCE])
+def test_pods_pass_restricted_pod_security_with_bounded_scratch_space(chart, values):
+    # The rest of the restricted profile (non-root, no escalation, capabilities,
+    # seccomp) is test_pods_are_locked_down's.
+    for owner, spec in pod_specs(render(chart, values)):
+        name = owner["metadata"]["name"]
+        assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), name
+        for volume in spec.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            assert kinds <= RESTRICTED_VOLUME_TYPES, (name, volume)
+            if "emptyDir" in volume:
+                # Without a limit one pod's scratch files can fill the node's disk.
+                assert (volume["emptyDir"] or {}).get("sizeLimit"), (name, volume["name"])
+        for container in containers(spec):
+            assert not [p for p in container.get("ports", []) if p.get("hostPort")], (name, container["name"])
+
+
 @pytest.mark.parametrize("chart,values", VARIANTS, ids=VARIANT_IDS)
 def test_no_secret_is_rendered(chart, values):
     docs = render(chart, values)
@@ -463,7 +487,8 @@ def test_minio_standalone_defaults():
     assert container["livenessProbe"]["httpGet"]["path"] == "/minio/health/live"
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"api": 9000, "console": 9001}
     svc = one(docs, "Service", "minio")
-    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"api": 9000, "console": 9001}
+    # The console is not exposed by default: not on the Service (port-forward the pod).
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"api": 9000}
     assert container["image"] == "mlops-stack/minio:v0.0.0-20260212201848-7aac2a2c5b7c"
     assert not find(docs, "Job")
 
@@ -505,13 +530,17 @@ def test_minio_network_policy_keeps_the_console_closed():
     [{"console.exposed": True}, {"console.ingress.enabled": True, "console.ingress.host": "console.example.com"}],
 )
 def test_minio_network_policy_opens_an_exposed_console(values):
-    assert _policy_ports(render("minio", {"networkPolicy.enabled": True, **values})) == ["api", "console"]
+    docs = render("minio", {"networkPolicy.enabled": True, **values})
+    assert _policy_ports(docs) == ["api", "console"]
+    service_ports = {p["name"]: p["port"] for p in one(docs, "Service", "minio")["spec"]["ports"]}
+    assert service_ports == {"api": 9000, "console": 9001}
 
 
 def test_minio_console_off():
     docs = render("minio", {"console.enabled": False, "console.exposed": True, "networkPolicy.enabled": True})
     assert env_of(_minio_container(docs))["MINIO_BROWSER"]["value"] == "off"
     assert _policy_ports(docs) == ["api"]
+    assert [p["name"] for p in one(docs, "Service", "minio")["spec"]["ports"]] == ["api"]
 
 
 def test_minio_ingresses_and_metrics():
@@ -592,6 +621,12 @@ def test_mlflow_defaults():
 def test_mlflow_job_execution_on():
     server = _mlflow(render("mlflow", {"server.jobExecution": True}))[2]
     assert env_of(server)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "true"
+
+
+def test_mlflow_private_network_hosts_only_when_asked():
+    hosts = _allowed_hosts(render("mlflow", {"server.allowPrivateNetworkHosts": True}))
+    assert {"10.*", "172.16.*", "172.31.*", "192.168.*"} <= set(hosts)
+    assert "172.32.*" not in hosts
 
 
 def test_mlflow_ingress_host_is_allowed():
@@ -697,8 +732,12 @@ def test_mlflow_service_monitor_logs_in():
     endpoint = one(docs, "ServiceMonitor")["spec"]["endpoints"][0]
     assert endpoint["path"] == "/metrics"
     assert endpoint["basicAuth"]["password"] == {"name": "mlflow-auth", "key": "admin-password"}
-    # Prometheus scrapes pods by IP, which the Host check must let through.
-    assert "10.*" in _allowed_hosts(docs)
+    # Prometheus scrapes pods by IP, which the Host check must let through: the
+    # pod's own IP exactly (from the downward API), not the private ranges.
+    server = _mlflow(docs)[2]
+    assert env_of(server)["MLFLOW_POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert '"${MLFLOW_POD_IP:+,$MLFLOW_POD_IP,$MLFLOW_POD_IP:*}"' in _server_script(docs)
+    assert not [host for host in _allowed_hosts(docs) if host[0].isdigit() and not host.startswith("127.0.0.1")]
     no_auth = render("mlflow", {"metrics.serviceMonitor.enabled": True, "auth.enabled": False})
     assert "basicAuth" not in one(no_auth, "ServiceMonitor")["spec"]["endpoints"][0]
 
