@@ -5,7 +5,8 @@ K8S_AUTH_SSL_CA_CERT and no kubeconfig. With only those set (no KUBECONFIG, a
 HOME without ~/.kube), the collection's Lease module takes and releases a
 Lease, kubernetes.core.helm runs as the roles call it, and the roles'
 port-forward script reaches a Service, all as a ServiceAccount allowed into one
-throwaway namespace only; a wrong token is refused in one line.
+throwaway namespace only; a wrong token is refused in one line, and the
+server's certificate is checked unless K8S_AUTH_VERIFY_SSL is false.
 
 Unlike the smoke tests, these fail when no cluster answers: CI brings one up
 before `make cluster-test`, and a skipped credential test would hide the bug.
@@ -99,14 +100,19 @@ def holder(admin):
     return admin.get("lease", "awx-lease")["spec"].get("holderIdentity")
 
 
-def test_the_lease_module_takes_and_releases_a_lease_with_the_token(admin, credential, tmp_path):
-    taken = playbook(credential, admin.namespace, "held", tmp_path)
+def take_and_release(admin, env, tmp_path):
+    """The output of taking the Lease, then of releasing it, each checked in the cluster."""
+    taken = playbook(env, admin.namespace, "held", tmp_path)
     assert taken.returncode == 0, taken.stdout + taken.stderr
     assert holder(admin) == "awx-job/test"
-    released = playbook(credential, admin.namespace, "released", tmp_path)
+    released = playbook(env, admin.namespace, "released", tmp_path)
     assert released.returncode == 0, released.stdout + released.stderr
     assert not holder(admin)
-    assert credential["K8S_AUTH_API_KEY"] not in taken.stdout + released.stdout
+    return taken.stdout + released.stdout
+
+
+def test_the_lease_module_takes_and_releases_a_lease_with_the_token(admin, credential, tmp_path):
+    assert credential["K8S_AUTH_API_KEY"] not in take_and_release(admin, credential, tmp_path)
 
 
 def test_a_wrong_token_is_refused_in_one_line(admin, credential, tmp_path):
@@ -162,3 +168,12 @@ def test_the_token_reaches_no_other_namespace(admin, credential, tmp_path):
     other = playbook(credential, "default", "held", tmp_path)
     assert other.returncode != 0
     assert "cannot read Lease default/awx-lease: 403 Forbidden" in other.stdout, other.stdout
+
+
+def test_the_certificate_is_checked_unless_verification_is_off(admin, credential, tmp_path):
+    without_ca = {key: value for key, value in credential.items()
+                  if key not in ("K8S_AUTH_SSL_CA_CERT", "K8S_AUTH_VERIFY_SSL")}
+    checked = playbook(without_ca, admin.namespace, "held", tmp_path)
+    assert checked.returncode != 0
+    assert "CERTIFICATE_VERIFY_FAILED" in checked.stdout, checked.stdout
+    take_and_release(admin, dict(without_ca, K8S_AUTH_VERIFY_SSL="False"), tmp_path)
