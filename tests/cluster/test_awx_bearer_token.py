@@ -177,3 +177,17 @@ def test_the_certificate_is_checked_unless_verification_is_off(admin, credential
     assert checked.returncode != 0
     assert "CERTIFICATE_VERIFY_FAILED" in checked.stdout, checked.stdout
     take_and_release(admin, dict(without_ca, K8S_AUTH_VERIFY_SSL="False"), tmp_path)
+
+
+def test_the_roles_name_a_missing_token_before_changing_anything(admin, credential, tmp_path):
+    book = tmp_path / "minio.yml"
+    book.write_text("- hosts: localhost\n  gather_facts: false\n  roles: [mlops.stack.minio]\n")
+    env = {key: value for key, value in credential.items() if key != "K8S_AUTH_API_KEY"}
+    refused = subprocess.run(
+        [str(REPO / ".tools" / "venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"mlops_namespace={admin.namespace}-new",
+         str(book)], env=env, cwd=str(REPO), capture_output=True, text=True, timeout=300, check=False)
+    assert refused.returncode != 0
+    assert (f"minio: cannot reach the Kubernetes cluster (K8S_AUTH_HOST {env['K8S_AUTH_HOST']} but "
+            "K8S_AUTH_API_KEY is empty or unset)") in refused.stdout, refused.stdout
+    assert admin.run("get", "namespace", f"{admin.namespace}-new", check=False, namespaced=False).returncode != 0
