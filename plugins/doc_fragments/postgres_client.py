@@ -35,8 +35,10 @@ options:
   kubeconfig:
     description:
       - Path to the kubeconfig used to reach O(pod).
-      - Defaults to E(KUBECONFIG), then C(~/.kube/config), then the in-cluster
-        service account.
+      - Without it and O(context), E(K8S_AUTH_HOST) with the bearer token E(K8S_AUTH_API_KEY) come
+        first (as an AWX bearer-token credential sets them, with E(K8S_AUTH_SSL_CA_CERT) and
+        E(K8S_AUTH_VERIFY_SSL)), then E(K8S_AUTH_KUBECONFIG) and E(K8S_AUTH_CONTEXT), then the in-cluster
+        service account, then E(KUBECONFIG), then C(~/.kube/config) (docs/awx.md).
     type: path
   context:
     description:

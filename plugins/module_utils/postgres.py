@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.mlops.stack.plugins.module_utils import k8s
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 try:
@@ -53,9 +54,8 @@ def postgres_client_argument_spec():
         pod=dict(type="str"),
         namespace=dict(type="str", default="mlops"),
         container=dict(type="str"),
-        kubeconfig=dict(type="path"),
-        context=dict(type="str"),
         pg_bindir=dict(type="path"),
+        **k8s.k8s_auth_argument_spec()
     )
 
 

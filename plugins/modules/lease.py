@@ -66,7 +66,10 @@ options:
   kubeconfig:
     description:
       - Path to the kubeconfig.
-      - Defaults to E(KUBECONFIG), then C(~/.kube/config), then the in-cluster service account.
+      - Without it and O(context), E(K8S_AUTH_HOST) with the bearer token E(K8S_AUTH_API_KEY) come
+        first (as an AWX bearer-token credential sets them, with E(K8S_AUTH_SSL_CA_CERT) and
+        E(K8S_AUTH_VERIFY_SSL)), then E(K8S_AUTH_KUBECONFIG) and E(K8S_AUTH_CONTEXT), then the in-cluster
+        service account, then E(KUBECONFIG), then C(~/.kube/config) (docs/awx.md).
     type: path
   context:
     description: Context of O(kubeconfig) to use.
@@ -139,8 +142,7 @@ OPTIONS = dict(
     state=dict(type="str", choices=["held", "released"], default="held"),
     duration=dict(type="int", default=900),
     labels=dict(type="dict"),
-    kubeconfig=dict(type="path"),
-    context=dict(type="str"),
+    **k8s.k8s_auth_argument_spec()
 )
 MODULE = ModuleDeclaration(run_lease, "take the backup lock", OPTIONS, groups=())
 argspec = MODULE.argument_spec

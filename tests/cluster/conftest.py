@@ -87,14 +87,22 @@ class Kubectl:
             raise AssertionError(f"pod {name} never reached {phases}:\n{desc}") from None
 
 
-@pytest.fixture(scope="session")
-def kubeconfig():
+def cluster_kubeconfig():
+    """The kubeconfig of the cluster, and why it cannot be used (None when it answers)."""
     path = os.environ.get("KUBECONFIG") or str(REPO / ".tools" / "cluster" / "kubeconfig")
     if not os.path.exists(path):
-        pytest.skip(f"no cluster: {path} does not exist (run make cluster)")
+        return path, f"no cluster: {path} does not exist (run make cluster)"
     probe = Kubectl(path).run("version", "-o", "json", check=False, timeout=30, namespaced=False)
     if probe.returncode != 0:
-        pytest.skip(f"no cluster answers through {path}: {probe.stderr.strip()}")
+        return path, f"no cluster answers through {path}: {probe.stderr.strip()}"
+    return path, None
+
+
+@pytest.fixture(scope="session")
+def kubeconfig():
+    path, problem = cluster_kubeconfig()
+    if problem:
+        pytest.skip(problem)
     return path
 
 
