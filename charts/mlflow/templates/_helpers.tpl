@@ -189,3 +189,19 @@ turns the parts into MLFLOW_BACKEND_STORE_URI.
 {{- define "mlflow.metricsSecretName" -}}
 {{- default (include "mlflow.authSecretName" .) .Values.metrics.serviceMonitor.basicAuth.existingSecret -}}
 {{- end -}}
+
+{{/*
+TCP port of artifacts.s3.endpointUrl: the URL's own, else its scheme's (AWS S3,
+with no endpoint, is HTTPS).
+*/}}
+{{- define "mlflow.s3Port" -}}
+{{- $url := urlParse (default "https://s3.amazonaws.com" .Values.artifacts.s3.endpointUrl) -}}
+{{- $hostPort := splitList ":" $url.host -}}
+{{- if gt (len $hostPort) 1 -}}
+{{- last $hostPort -}}
+{{- else if eq $url.scheme "http" -}}
+80
+{{- else -}}
+443
+{{- end -}}
+{{- end -}}
