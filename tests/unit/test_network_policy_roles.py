@@ -1,7 +1,9 @@
-"""The scheduled backup's NetworkPolicy, as the role's template renders it.
+"""What the roles make of the NetworkPolicy variables: the chart values they
+pass, and the scheduled backup's NetworkPolicy as the backup role's template
+renders it.
 
-No cluster: the template is rendered by ansible-playbook on localhost with the
-role's defaults and vars and an EndpointSlice list as k8s_info returns it.
+No cluster: ansible-playbook evaluates them on localhost with the roles'
+defaults and vars (and an EndpointSlice list as k8s_info returns it).
 """
 
 import json
@@ -12,7 +14,8 @@ import pytest
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ROLE = os.path.join(REPO, "roles", "backup")
+ROLES = os.path.join(REPO, "roles")
+ROLE = os.path.join(ROLES, "backup")
 PLAYBOOK = os.path.join(REPO, ".tools", "venv", "bin", "ansible-playbook")
 PYTHON = os.path.join(REPO, ".tools", "venv", "bin", "python")
 SLICES = {"resources": [{
@@ -28,17 +31,12 @@ DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
 pytestmark = pytest.mark.skipif(not os.access(PLAYBOOK, os.X_OK), reason="ansible not installed: run make setup")
 
 
-def _render(tmp_path, **extra_vars):
-    out = tmp_path / "policy.yml"
-    play = [{
-        "hosts": "localhost",
-        "gather_facts": False,
-        "vars_files": [os.path.join(ROLE, "defaults", "main.yml"), os.path.join(ROLE, "vars", "main.yml")],
-        "tasks": [{"ansible.builtin.copy": {
-            "content": "{{ lookup('ansible.builtin.template', '%s') }}"
-                       % os.path.join(ROLE, "templates", "schedule_networkpolicy.yml.j2"),
-            "dest": str(out), "mode": "0600"}}],
-    }]
+def _evaluate(tmp_path, roles, template, **extra_vars):
+    """TEMPLATE (Jinja text) rendered with the defaults and vars of ROLES and EXTRA_VARS, parsed as YAML."""
+    out = tmp_path / "out.yml"
+    files = [os.path.join(ROLES, role, part, "main.yml") for role in roles for part in ("defaults", "vars")]
+    play = [{"hosts": "localhost", "gather_facts": False, "vars_files": files,
+             "tasks": [{"ansible.builtin.copy": {"content": template, "dest": str(out), "mode": "0600"}}]}]
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
@@ -48,6 +46,12 @@ def _render(tmp_path, **extra_vars):
         capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return yaml.safe_load(out.read_text())
+
+
+def _render(tmp_path, **extra_vars):
+    template = "{{ lookup('ansible.builtin.template', '%s') }}" % os.path.join(
+        ROLE, "templates", "schedule_networkpolicy.yml.j2")
+    return _evaluate(tmp_path, ["backup"], template, **extra_vars)
 
 
 def _store(name):
@@ -86,3 +90,28 @@ def test_given_api_server_destination_and_extra_peers(tmp_path):
         {"ports": [{"port": 443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "192.0.2.1/32"}}]},
         {"to": [extra]},
     ]
+
+
+CHART_VALUES = ("{{ {'minio': __minio_chart_values.networkPolicy,"
+                " 'postgresql': __postgresql_chart_values.networkPolicy,"
+                " 'mlflow': __mlflow_chart_values.networkPolicy} | to_json }}")
+
+
+def test_the_roles_pass_the_switch_and_the_peers_to_the_charts(tmp_path):
+    roles = ["minio", "postgresql", "mlflow"]
+    values = _evaluate(tmp_path, roles, CHART_VALUES)
+    assert values == {
+        "minio": {"enabled": True, "extraFrom": [], "extraTo": []},
+        "postgresql": {"enabled": True, "extraFrom": [], "extraTo": []},
+        "mlflow": {"enabled": True, "allowedFrom": [], "extraTo": []},
+    }
+    awx = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "awx"}}}
+    values = _evaluate(tmp_path, roles, CHART_VALUES, mlops_network_policies=False, mlops_network_policy_dns_to=[],
+                       mlops_install_minio=False, postgresql_network_policy_extra_from=[awx],
+                       mlflow_network_policy_from=[awx])
+    assert values == {
+        "minio": {"enabled": False, "extraFrom": [], "extraTo": [], "dnsTo": []},
+        "postgresql": {"enabled": False, "extraFrom": [awx], "extraTo": []},
+        # External S3: its endpoint's port anywhere.
+        "mlflow": {"enabled": False, "allowedFrom": [awx], "extraTo": [], "dnsTo": [], "artifactStoreTo": []},
+    }
