@@ -270,7 +270,8 @@ def manual(namespace, values, workdir):
     def create_bucket():
         pod = pod_name(namespace, "minio")
         kubectl("-n", namespace, "exec", pod, "-c", "minio", "--", "sh", "-c",
-                'MC_HOST_local="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@127.0.0.1:9000" '
+                'MC_HOST_local="http://$(cat /run/secrets/minio/root-user):$(cat /run/secrets/minio/root-password)'
+                '@127.0.0.1:9000" '
                 "mc mb --ignore-existing local/mlflow")
 
     def create_database():

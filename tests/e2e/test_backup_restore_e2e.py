@@ -31,13 +31,13 @@ from e2e_support import BACKUP_ID, SHARED, kubectl
 STACK = SHARED
 NAMESPACE, RELEASES = STACK.namespace, STACK.releases
 
-# Runs in the MLflow pod with the server's admin login from its environment;
-# prints one JSON line.
+# Runs in the MLflow pod with the server's admin login from the files the
+# chart mounts; prints one JSON line.
 MLFLOW_CLIENT = r"""
 import hashlib, json, os, sys, tempfile, warnings
 warnings.simplefilter("ignore")
-os.environ["MLFLOW_TRACKING_USERNAME"] = os.environ["MLFLOW_AUTH_ADMIN_USERNAME"]
-os.environ["MLFLOW_TRACKING_PASSWORD"] = os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]
+os.environ["MLFLOW_TRACKING_USERNAME"] = open("/run/secrets/mlflow/auth/admin-username").read()
+os.environ["MLFLOW_TRACKING_PASSWORD"] = open("/run/secrets/mlflow/auth/admin-password").read()
 if sys.argv[3:] == ["login-on-stdin"]:  # another login than the server's own, kept out of argv
     login = json.loads(sys.stdin.read())
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = login
@@ -339,7 +339,8 @@ def test_mlflow_on_external_services(stack, tmp_path):
         # to s3://mlflow/external/.
         assert status.startswith("FINISHED mlflow-artifacts:/"), status
         listing = kubectl("-n", NAMESPACE, "exec", f"{RELEASES['minio']}-0", "-c", "minio", "--", "sh", "-c",
-                          "mc alias set local http://127.0.0.1:9000 \"$MINIO_ROOT_USER\" \"$MINIO_ROOT_PASSWORD\""
+                          "mc alias set local http://127.0.0.1:9000 \"$(cat /run/secrets/minio/root-user)\""
+                          " \"$(cat /run/secrets/minio/root-password)\""
                           " >/dev/null && mc ls --recursive local/mlflow/external/").stdout
         assert run_id in listing, f"no artifact of run {run_id} under s3://mlflow/external/:\n{listing}"
         again = STACK.playbook("site.yml", "-e", f"@{settings_file}", "-e", "mlops_verify=false", namespace=other,
@@ -349,8 +350,8 @@ def test_mlflow_on_external_services(stack, tmp_path):
         STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")
 
 
-# Runs in the MLflow pod with the S3 key pair of its own environment (what the
-# server itself uses) and, from stdin, the root login to set the scene; prints
+# Runs in the MLflow pod with the S3 key pair of its own credential files (what
+# the server itself uses) and, from stdin, the root login to set the scene; prints
 # one JSON line: the S3 error code of each attempt, null when it was allowed.
 S3_PROBE = r"""
 import json, os, sys
@@ -370,7 +371,7 @@ admin = client(*root["root"])
 for name in ("mlflow-backups", "e2e-other"):
     code(admin.create_bucket, Bucket=name)
 admin.put_object(Bucket="mlflow-backups", Key="set/manifest.json", Body=b"{}")
-own = client(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+own = client(open("/run/secrets/mlflow/s3/access-key-id").read(), open("/run/secrets/mlflow/s3/secret-access-key").read())
 bucket = sys.argv[1]
 result = {
     "put_own": code(own.put_object, Bucket=bucket, Key="e2e-probe.txt", Body=b"x"),
@@ -416,11 +417,11 @@ def s3_probe(old=None, backup=None):
 
 def mlflow_s3_secret():
     deployment = json.loads(kubectl("-n", NAMESPACE, "get", "deployment", RELEASES["mlflow"], "-o", "json").stdout)
-    env = {item["name"]: item.get("valueFrom", {}) for item in
-           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    name = env["AWS_ACCESS_KEY_ID"]["secretKeyRef"]["name"]
-    assert env["AWS_SECRET_ACCESS_KEY"]["secretKeyRef"]["name"] == name
-    return STACK.secret_data(name)
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "credentials")
+    names = {item["path"]: source["secret"]["name"] for source in volume["projected"]["sources"]
+             for item in source["secret"]["items"]}
+    assert names["s3/access-key-id"] == names["s3/secret-access-key"]
+    return STACK.secret_data(names["s3/secret-access-key"])
 
 
 def test_mlflow_s3_login_is_least_privilege_and_rotates(stack):

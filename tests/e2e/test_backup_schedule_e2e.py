@@ -35,13 +35,13 @@ DESTINATION = f"s3://mlflow-backups/{NAMESPACE}"
 SCHEDULE_KINDS = ("cronjob", "configmap", "serviceaccount", "role", "rolebinding")
 JOB_TIMEOUT = 900
 
-# Runs in the MLflow pod with the server's admin login from its environment:
-# one run with a parameter, a metric and an artifact; prints its id.
+# Runs in the MLflow pod with the server's admin login from the files the
+# chart mounts: one run with a parameter, a metric and an artifact; prints its id.
 MLFLOW_SEED = r"""
 import os, sys, tempfile, warnings
 warnings.simplefilter("ignore")
-os.environ["MLFLOW_TRACKING_USERNAME"] = os.environ["MLFLOW_AUTH_ADMIN_USERNAME"]
-os.environ["MLFLOW_TRACKING_PASSWORD"] = os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]
+os.environ["MLFLOW_TRACKING_USERNAME"] = open("/run/secrets/mlflow/auth/admin-username").read()
+os.environ["MLFLOW_TRACKING_PASSWORD"] = open("/run/secrets/mlflow/auth/admin-password").read()
 import mlflow
 mlflow.set_tracking_uri("http://127.0.0.1:5000")
 mlflow.set_experiment("e2e-schedule-" + sys.argv[1])

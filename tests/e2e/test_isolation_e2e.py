@@ -5,7 +5,9 @@ its labels say so, and the API server refuses a privileged pod in it (a
 server-side dry run: admission runs, nothing is created) while it admits the
 same pod made compliant. No process of any running container of the stack
 has a credential of the stack in its arguments (/proc/<pid>/cmdline, which
-every user of the node can read). The MinIO console is not on the Service
+every user of the node can read) or its environment (/proc/<pid>/environ,
+inherited by every process it starts); MLflow's CSRF signing key is the one
+value MLflow takes from the environment only. The MinIO console is not on the Service
 (test_browser_e2e reaches it by port-forwarding the pod).
 No cluster is a failure, not a skip.
 """
@@ -43,23 +45,38 @@ def test_the_namespace_enforces_restricted_pod_security(shared_stack):
     assert kubectl("-n", shared_stack.namespace, "get", "pod", "privileged-probe", check=False).returncode != 0
 
 
-def test_no_credential_in_any_process_arguments(shared_stack):
+def test_no_credential_in_any_process_arguments_or_environment(shared_stack):
     secrets = shared_stack.secret_values()
     assert len(secrets) >= 4, f"the stack's Secrets were not found: {len(secrets)} values"
+    # MLflow reads its CSRF signing key from the environment only and passes it
+    # to its workers the same way: the one known exception, for environ only.
+    flask_key = shared_stack.secret_data(f"{shared_stack.releases['mlflow']}-auth")["flask-secret-key"]
+    credentials = [s for s in secrets if s != flask_key]
+    assert len(credentials) == len(secrets) - 1
     pods = json.loads(kubectl("-n", shared_stack.namespace, "get", "pods", "--field-selector=status.phase=Running",
                               "-o", "json").stdout)["items"]
     read = []
     for item in pods:
         for container in item["spec"]["containers"]:
             where = f"{item['metadata']['name']}/{container['name']}"
+            # Each process's arguments, then its environment, one line per
+            # process; the container's own user can read both of its processes.
             listed = kubectl("-n", shared_stack.namespace, "exec", item["metadata"]["name"], "-c", container["name"],
                              "--", "sh", "-c",
-                             'for f in /proc/[0-9]*/cmdline; do tr "\\000" " " < "$f"; echo; done',
+                             'for f in /proc/[0-9]*/cmdline; do tr "\\000" " " < "$f"; echo; done; echo ENVIRON;'
+                             ' for f in /proc/[0-9]*/environ; do'
+                             '   tr "\\000" " " < "$f" 2>/dev/null || { [ -e "$f" ] && echo "UNREADABLE $f"; }; echo;'
+                             ' done',
                              check=False)
             assert listed.returncode == 0, f"{where}: {listed.stderr}"
-            arguments = listed.stdout
+            arguments, environments = listed.stdout.split("ENVIRON\n")
             assert arguments.strip(), f"{where}: no process listed"
+            # The environment was really read: every process has a PATH or HOME.
+            assert "PATH=" in environments or "HOME=" in environments, f"{where}: no environment read"
+            assert "UNREADABLE" not in environments, f"{where}: {environments}"
             assert not [s for s in secrets if s in arguments], f"a credential is in a process argument in {where}"
+            assert not [s for s in credentials if s in environments], \
+                f"a credential is in a process environment in {where}"
             read.append(where)
     components = {where.split("/")[1] for where in read}
     assert {"minio", "postgresql", "mlflow"} <= components, read

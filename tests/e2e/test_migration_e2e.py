@@ -42,7 +42,8 @@ ROLLING_GAP_BOUND = 15.0
 # The newest migration of the image creates this table.
 CONFLICT = "scheduler_leases"
 
-# Runs in a server container, whose environment holds the database login's parts.
+# Runs in a server container: the database login from the files the chart
+# mounts, the rest from its environment.
 SCHEMA = r"""
 import os, sys, warnings
 warnings.simplefilter("ignore")
@@ -50,8 +51,9 @@ from urllib.parse import quote
 from alembic import command
 from mlflow.store.db.utils import _get_alembic_config, _get_schema_version, create_sqlalchemy_engine
 e = os.environ
+login = [open("/run/secrets/mlflow/database/" + name).read() for name in ("username", "password")]
 uri = "postgresql://%s:%s@%s:%s/%s?sslmode=%s" % (
-    quote(e["MLFLOW_DB_USERNAME"], safe=""), quote(e["MLFLOW_DB_PASSWORD"], safe=""),
+    quote(login[0], safe=""), quote(login[1], safe=""),
     e["MLFLOW_DB_HOST"], e["MLFLOW_DB_PORT"], quote(e["MLFLOW_DB_NAME"], safe=""), e["MLFLOW_DB_SSLMODE"])
 engine = create_sqlalchemy_engine(uri)
 if sys.argv[1] == "downgrade":

@@ -143,13 +143,7 @@ turns the parts into MLFLOW_BACKEND_STORE_URI.
 */}}
 {{- define "mlflow.databaseEnv" -}}
 {{- $b := .Values.backendStore -}}
-{{- if $b.uriKey }}
-- name: MLFLOW_BACKEND_STORE_URI
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mlflow.databaseSecretName" . }}
-      key: {{ $b.uriKey }}
-{{- else }}
+{{- if not $b.uriKey }}
 - name: MLFLOW_DB_HOST
   value: {{ $b.host | quote }}
 - name: MLFLOW_DB_PORT
@@ -158,32 +152,62 @@ turns the parts into MLFLOW_BACKEND_STORE_URI.
   value: {{ $b.database | quote }}
 - name: MLFLOW_DB_SSLMODE
   value: {{ $b.sslMode | quote }}
-- name: MLFLOW_DB_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mlflow.databaseSecretName" . }}
-      key: {{ $b.usernameKey }}
-- name: MLFLOW_DB_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mlflow.databaseSecretName" . }}
-      key: {{ $b.passwordKey }}
 {{- end }}
 - name: HOME
   value: /tmp
 {{- end -}}
 
-{{- define "mlflow.authUserEnv" -}}
-- name: MLFLOW_AUTH_ADMIN_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mlflow.authSecretName" . }}
-      key: {{ .Values.auth.adminUsernameKey }}
-- name: MLFLOW_AUTH_ADMIN_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "mlflow.authSecretName" . }}
-      key: {{ .Values.auth.adminPasswordKey }}
+{{/*
+The credentials a container needs, as files under /run/secrets/mlflow
+(backendUriPython reads them): database/{username,password} or database/uri,
+s3/{access-key-id,secret-access-key} when "s3", auth/{admin-username,
+admin-password} when "auth" and basic auth is on. Files, not environment
+variables: a process's environment is in /proc/<pid>/environ and is inherited
+by every process it starts. Readable by the pod's fsGroup only.
+*/}}
+{{- define "mlflow.credentialsVolume" -}}
+{{- $root := .root -}}
+{{- $b := $root.Values.backendStore -}}
+- name: credentials
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "mlflow.databaseSecretName" $root }}
+          items:
+            {{- if $b.uriKey }}
+            - key: {{ $b.uriKey }}
+              path: database/uri
+            {{- else }}
+            - key: {{ $b.usernameKey }}
+              path: database/username
+            - key: {{ $b.passwordKey }}
+              path: database/password
+            {{- end }}
+      {{- if .s3 }}
+      - secret:
+          name: {{ include "mlflow.s3SecretName" $root }}
+          items:
+            - key: {{ $root.Values.artifacts.s3.accessKeyIdKey }}
+              path: s3/access-key-id
+            - key: {{ $root.Values.artifacts.s3.secretAccessKeyKey }}
+              path: s3/secret-access-key
+      {{- end }}
+      {{- if and .auth $root.Values.auth.enabled }}
+      - secret:
+          name: {{ include "mlflow.authSecretName" $root }}
+          items:
+            - key: {{ $root.Values.auth.adminUsernameKey }}
+              path: auth/admin-username
+            - key: {{ $root.Values.auth.adminPasswordKey }}
+              path: auth/admin-password
+      {{- end }}
+{{- end -}}
+
+{{- define "mlflow.credentialsMount" -}}
+- name: credentials
+  mountPath: /run/secrets/mlflow
+  readOnly: true
 {{- end -}}
 
 {{- define "mlflow.metricsSecretName" -}}

@@ -1,20 +1,28 @@
 {{/*
-Python that turns the database Secret's parts (or a whole URI) into the
-backend store URI, URL-encoding the login so any generated password works.
-Shared by backend-uri.sh and the schema program, so the URI is never a
-process argument.
+Python that turns the database login the pod mounts as files (or a whole URI)
+into the backend store URI, URL-encoding the login so any generated password
+works. Shared by server.sh, gc.sh and the schema program: the URI with its
+password lives in one process's memory only, never in an argument or in the
+environment (which /proc/<pid>/environ and every child process carry).
 */}}
 {{- define "mlflow.backendUriPython" -}}
 import os
 from urllib.parse import quote
 
+CREDENTIALS = "/run/secrets/mlflow"
+
+
+def credential(name):
+    with open(os.path.join(CREDENTIALS, name), encoding="utf-8") as f:
+        return f.read()
+
 
 def backend_uri():
+    if os.path.exists(os.path.join(CREDENTIALS, "database/uri")):
+        return credential("database/uri").strip()
     e = os.environ
-    if e.get("MLFLOW_BACKEND_STORE_URI"):
-        return e["MLFLOW_BACKEND_STORE_URI"]
     return "postgresql://%s:%s@%s:%s/%s?sslmode=%s" % (
-        quote(e["MLFLOW_DB_USERNAME"], safe=""), quote(e["MLFLOW_DB_PASSWORD"], safe=""),
+        quote(credential("database/username"), safe=""), quote(credential("database/password"), safe=""),
         e["MLFLOW_DB_HOST"], e["MLFLOW_DB_PORT"], quote(e["MLFLOW_DB_NAME"], safe=""),
         e["MLFLOW_DB_SSLMODE"])
 {{- end -}}
@@ -149,8 +157,8 @@ def wait(uri):
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
     store = SqlAlchemyStore()
     store.init_db(uri)  # the auth schema is current: nothing to migrate
-    name = os.environ["MLFLOW_AUTH_ADMIN_USERNAME"]
-    password = os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    name = credential("auth/admin-username")
+    password = credential("auth/admin-password")
     if not store.has_user(name):
         try:
             store.create_user(name, password, is_admin=True)

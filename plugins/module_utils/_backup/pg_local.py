@@ -98,16 +98,39 @@ class LocalPostgres(PostgresClient):
                 "(pg_bindir) or run it in the PostgreSQL pod (pod)"
                 % (name, version, why, minimum_major, minimum_major))
 
-    def _env(self):
+    @contextlib.contextmanager
+    def _program_env(self):
+        """The environment of pg_dump/pg_restore for one run.
+
+        The password goes into a pgpass file (0600 in a private directory,
+        removed after the run), not PGPASSWORD: /proc/<pid>/environ shows a
+        process's environment for as long as it runs.
+        """
         env = dict(os.environ)
         env.pop("PGPASSFILE", None)
-        if self.connection.get("login_password"):
-            env["PGPASSWORD"] = self.connection["login_password"]
         env["PGSSLMODE"] = self.connection.get("ssl_mode") or "prefer"
         if self.connection.get("ca_cert"):
             env["PGSSLROOTCERT"] = self.connection["ca_cert"]
         env["PGCONNECT_TIMEOUT"] = str(self.connection.get("connect_timeout") or 10)
-        return env
+        password = self.connection.get("login_password")
+        if not password:
+            yield env
+            return
+        if "\n" in password or "\r" in password:
+            raise PostgresError("login_password must be a single line for pg_dump and pg_restore")
+        # Also a PGPASSWORD the controller had: libpq would prefer it to the file.
+        env.pop("PGPASSWORD", None)
+        directory = tempfile.mkdtemp(prefix="mlops-stack-pg-")
+        try:
+            path = os.path.join(directory, "pgpass")
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(handle, "w") as pgpass:
+                # Any host, port, database and user: this run names them.
+                pgpass.write("*:*:*:*:%s\n" % password.replace("\\", "\\\\").replace(":", "\\:"))
+            env["PGPASSFILE"] = path
+            yield env
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _target(self, dbname):
         return ["-h", str(self.connection.get("login_host")), "-p", str(self.connection.get("login_port")),
@@ -117,18 +140,19 @@ class LocalPostgres(PostgresClient):
         """Stream ``pg_dump -Fc`` of dbname into sink(reader); return its result."""
         path, _version = self.check_client("pg_dump", self.server_version()[0], "the server")
         stderr = tempfile.TemporaryFile()
-        process = subprocess.Popen([path, "-Fc", "--no-password"] + self._target(dbname),
-                                   stdout=subprocess.PIPE, stderr=stderr, env=self._env())
-        validator = DumpValidator(process.stdout, "pg_dump")
-        try:
-            result = sink(validator)
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        finally:
-            process.stdout.close()
-        returncode = process.wait()
+        with self._program_env() as env:
+            process = subprocess.Popen([path, "-Fc", "--no-password"] + self._target(dbname),
+                                       stdout=subprocess.PIPE, stderr=stderr, env=env)
+            validator = DumpValidator(process.stdout, "pg_dump")
+            try:
+                result = sink(validator)
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                process.stdout.close()
+            returncode = process.wait()
         message = read_tail(stderr)
         if returncode != 0 or "error:" in message:
             raise PostgresError("pg_dump of %s failed (rc=%d): %s" % (dbname, returncode, message or "no output"))
@@ -157,21 +181,24 @@ class LocalPostgres(PostgresClient):
 
     def _run_file(self, command, what):
         stderr = tempfile.TemporaryFile()
-        returncode = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=stderr, env=self._env())
+        with self._program_env() as env:
+            returncode = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=stderr, env=env)
         _check_exit(what, returncode, stderr)
 
     def _feed(self, command, stream, what):
         stderr = tempfile.TemporaryFile()
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                   stderr=stderr, env=self._env())
-        try:
-            for chunk in read_chunks(stream):
-                process.stdin.write(chunk)
-            process.stdin.close()
-        except (BrokenPipeError, IOError):
-            pass  # the program stopped reading: its exit code says why
-        _check_exit(what, process.wait(), stderr)
+        with self._program_env() as env:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                       stderr=stderr, env=env)
+            try:
+                for chunk in read_chunks(stream):
+                    process.stdin.write(chunk)
+                process.stdin.close()
+            except (BrokenPipeError, IOError):
+                pass  # the program stopped reading: its exit code says why
+            returncode = process.wait()
+        _check_exit(what, returncode, stderr)
 
 
 def _check_exit(what, returncode, stderr):

@@ -25,8 +25,18 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import
 from ansible_collections.mlops.stack.plugins.module_utils.errors import PostgresError
 
 FIELD_SEPARATOR = "\x1f"
-# The password wrapper: the first stdin line becomes PGPASSWORD.
-PASSWORD_WRAPPER = 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec "$@"'
+# The password wrapper: the first stdin line becomes a pgpass file (0600, in
+# memory when the pod has /dev/shm) that libpq reads through PGPASSFILE, and
+# is removed when the program ends. Not PGPASSWORD: a process's environment
+# is readable in /proc/<pid>/environ for as long as it runs. The password
+# only passes through shell builtins and sed's stdin, never an argument.
+PASSWORD_WRAPPER = (
+    'umask 077; dir=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d) || exit 70; '
+    'trap \'rm -rf "$dir"\' EXIT; trap \'exit 143\' TERM INT HUP; '
+    'IFS= read -r password; '
+    'printf \'*:*:*:*:%s\\n\' "$(printf %s "$password" | sed \'s/[\\\\:]/\\\\&/g\')" > "$dir/pgpass" || exit 70; '
+    'unset password; PGPASSFILE="$dir/pgpass" "$@"'
+)
 
 
 class PodPostgres(PostgresClient):
@@ -55,7 +65,8 @@ class PodPostgres(PostgresClient):
         if not password:
             return argv, None
         # The password reaches the program as the first line of stdin, so it
-        # never shows in the pod's process list or the API server's audit log.
+        # never shows in the pod's process list, its environment or the API
+        # server's audit log.
         return ["sh", "-c", PASSWORD_WRAPPER, "sh"] + argv, (password + "\n").encode("utf-8")
 
     def _target(self, dbname):

@@ -108,6 +108,30 @@ def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
 
 
+def mounted_secret(pod_spec, container, path):
+    """{"name": Secret, "key": key} of the Secret key a container sees as the
+    file PATH (a secret or projected volume), or None."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(prefix):
+            continue
+        volume = volumes[mount["name"]]
+        sources = [s["secret"] for s in volume.get("projected", {}).get("sources", []) if "secret" in s]
+        if "secret" in volume:
+            sources.append(dict(volume["secret"], name=volume["secret"]["secretName"]))
+        for source in sources:
+            for item in source.get("items", []):
+                if item["path"] == path[len(prefix):]:
+                    return {"name": source["name"], "key": item["key"]}
+    return None
+
+
+def secret_in_environment(container):
+    """Names of the container's environment variables filled from a Secret."""
+    return sorted(e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {}))
+
+
 def config_data(docs):
     return "\n".join(v for cm in find(docs, "ConfigMap") for v in cm.get("data", {}).values())
 
@@ -471,7 +495,10 @@ def test_postgresql_network_policy_and_exporter():
     assert first["ports"] == [{"port": "postgresql", "protocol": "TCP"}]
     assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}} in first["from"]
     exporter = [c for c in one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics"][0]
-    assert env_of(exporter)["DATA_SOURCE_PASS"]["valueFrom"]["secretKeyRef"] == {"name": "postgresql-auth", "key": "postgres-password"}
+    assert env_of(exporter)["DATA_SOURCE_PASS_FILE"]["value"] == "/run/secrets/metrics/password"
+    assert mounted_secret(one(docs, "StatefulSet")["spec"]["template"]["spec"], exporter,
+                          "/run/secrets/metrics/password") == {"name": "postgresql-auth", "key": "postgres-password"}
+    assert secret_in_environment(exporter) == []
     assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
 
 
@@ -488,8 +515,12 @@ def test_minio_standalone_defaults():
     container = _minio_container(docs)
     assert container["args"][-1] == "/data"
     env = env_of(container)
-    assert env["MINIO_ROOT_USER"]["valueFrom"]["secretKeyRef"] == {"name": "minio-auth", "key": "root-user"}
-    assert env["MINIO_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "minio-auth", "key": "root-password"}
+    # The root login as files MinIO reads (MINIO_ROOT_*_FILE), not environment values.
+    pod_spec = sts["spec"]["template"]["spec"]
+    for name, key in (("MINIO_ROOT_USER", "root-user"), ("MINIO_ROOT_PASSWORD", "root-password")):
+        assert name not in env
+        assert mounted_secret(pod_spec, container, env[name + "_FILE"]["value"]) == {"name": "minio-auth", "key": key}
+    assert secret_in_environment(container) == []
     assert container["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/minio/health/live"
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"api": 9000, "console": 9001}
@@ -591,11 +622,15 @@ def test_mlflow_defaults():
     env = env_of(server)
     # Backend store from the database Secret, artifacts through the S3 Secret.
     assert env["MLFLOW_DB_HOST"]["value"] == "postgresql"
-    assert env["MLFLOW_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-database", "key": "password"}
-    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-s3", "key": "secret-access-key"}
+    files = {path: mounted_secret(spec, server, "/run/secrets/mlflow/" + path)
+             for path in ("database/password", "s3/secret-access-key", "auth/admin-password")}
+    assert files == {"database/password": {"name": "mlflow-database", "key": "password"},
+                     "s3/secret-access-key": {"name": "mlflow-s3", "key": "secret-access-key"},
+                     "auth/admin-password": {"name": "mlflow-auth", "key": "admin-password"}}
     assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio:9000"
-    # Basic auth on, with the admin login and a shared Flask key from a Secret.
-    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-auth", "key": "admin-password"}
+    # Basic auth on, with the admin login and a shared Flask key from a Secret:
+    # the key is the one secret in the environment (MLflow reads it nowhere else).
+    assert secret_in_environment(server) == ["MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "flask-secret-key"
     script = _server_script(docs)
     assert "--app-name basic-auth" in script
@@ -615,14 +650,17 @@ def test_mlflow_defaults():
         assert server[probe]["httpGet"]["path"] == "/health"
     assert {"mlflow", "mlflow:*", "mlflow.mlops.svc.cluster.local:*", "localhost:*"} <= set(_allowed_hosts(docs))
     assert server["image"] == "mlops-stack/mlflow:3.17.2"
-    # The auth ini carries the admin password: memory-backed, never a ConfigMap.
-    auth_volume = [v for v in spec["volumes"] if v["name"] == "auth-config"][0]
-    assert auth_volume["emptyDir"]["medium"] == "Memory"
+    # The auth ini, pgpass and AWS credentials files carry passwords:
+    # memory-backed, never a ConfigMap; the server's environment gets only
+    # the password-less URI and the files' paths.
+    run_volume = [v for v in spec["volumes"] if v["name"] == "run"][0]
+    assert run_volume["emptyDir"]["medium"] == "Memory"
+    assert "PGPASSFILE=/run/mlflow/pgpass AWS_SHARED_CREDENTIALS_FILE=/run/mlflow/aws-credentials" in script
     # MLflow's background jobs would double the memory the seed's limit allows.
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"
     # Checked logins are remembered for a minute: scrypt on every request
     # exhausts the memory limit under load.
-    assert 'f.write("auth_cache_ttl_seconds = 60\\n")' in script
+    assert '"auth_cache_ttl_seconds": "60"' in one(docs, "ConfigMap")["data"]["server-credentials.py"]
 
 
 def test_mlflow_job_execution_on():
@@ -651,19 +689,20 @@ def test_mlflow_migration_sets_the_admin_login_from_its_secret():
     docs = render("mlflow")
     _deploy, spec, _server = _mlflow(docs)
     (wait,) = spec["initContainers"]
-    env = env_of(wait)
-    for name, key in (("MLFLOW_AUTH_ADMIN_USERNAME", "admin-username"),
-                      ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password")):
-        assert env[name]["valueFrom"]["secretKeyRef"]["key"] == key
+    for path, key in (("auth/admin-username", "admin-username"), ("auth/admin-password", "admin-password")):
+        assert mounted_secret(spec, wait, "/run/secrets/mlflow/" + path) == {"name": "mlflow-auth", "key": key}
+    assert secret_in_environment(wait) == []
     script = wait["command"][2]
     assert "store.update_user(name, password=password" in script
     assert "authenticate_user(name, password)" in script
     # The Job migrates the auth tables too, and needs no admin login for it.
     assert 'auth_db.migrate_if_needed(engine, "head")' in _migration_container(docs)["command"][2]
-    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(_migration_container(docs))
+    job_spec = [d for d in docs if d["kind"] == "Job"][0]["spec"]["template"]["spec"]
+    assert mounted_secret(job_spec, _migration_container(docs), "/run/secrets/mlflow/auth/admin-password") is None
+    assert mounted_secret(job_spec, _migration_container(docs), "/run/secrets/mlflow/database/password")
     without_auth = render("mlflow", {"auth.enabled": False})
-    (wait,) = _mlflow(without_auth)[1]["initContainers"]
-    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(wait)
+    wait_spec = _mlflow(without_auth)[1]
+    assert mounted_secret(wait_spec, wait_spec["initContainers"][0], "/run/secrets/mlflow/auth/admin-password") is None
     assert "auth_db" not in _migration_container(without_auth)["command"][2]
 
 
@@ -672,9 +711,11 @@ def test_mlflow_auth_off():
     _deploy, spec, server = _mlflow(docs)
     assert not [n for n in env_of(server) if n.startswith("MLFLOW_AUTH") or n == "MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert "basic-auth" not in _server_script(docs)
-    assert "auth-config" not in [v["name"] for v in spec["volumes"]]
-    gc = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert "MLFLOW_TRACKING_PASSWORD" not in env_of(gc)
+    assert "basic_auth.ini" not in one(docs, "ConfigMap")["data"]["server-credentials.py"]
+    assert mounted_secret(spec, server, "/run/secrets/mlflow/auth/admin-password") is None
+    gc_spec = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert mounted_secret(gc_spec, gc_spec["containers"][0], "/run/secrets/mlflow/auth/admin-password") is None
+    assert "MLFLOW_TRACKING_PASSWORD" not in one(docs, "ConfigMap")["data"]["gc.py"]
 
 
 def test_mlflow_external_database_and_s3():
@@ -704,11 +745,14 @@ def test_mlflow_external_database_and_s3():
 def test_mlflow_whole_uri_from_a_secret():
     docs = render("mlflow", {"backendStore.existingSecret": "managed-db", "backendStore.uriKey": "uri", "gc.enabled": True})
     _deploy, spec, server = _mlflow(docs)
-    gc = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    for container in (server, spec["initContainers"][0], gc, _migration_container(docs)):
+    gc_spec = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job_spec = [d for d in docs if d["kind"] == "Job"][0]["spec"]["template"]["spec"]
+    for pod_spec, container in ((spec, server), (spec, spec["initContainers"][0]), (gc_spec, gc_spec["containers"][0]),
+                                (job_spec, _migration_container(docs))):
+        assert mounted_secret(pod_spec, container, "/run/secrets/mlflow/database/uri") == {"name": "managed-db", "key": "uri"}
+        assert mounted_secret(pod_spec, container, "/run/secrets/mlflow/database/password") is None
         env = env_of(container)
-        assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "managed-db", "key": "uri"}
-        assert not [n for n in env if n.startswith("MLFLOW_DB_")]
+        assert not [n for n in env if n.startswith("MLFLOW_DB_")] and "MLFLOW_BACKEND_STORE_URI" not in env
 
 
 def test_mlflow_replicas_get_a_pdb_and_shared_key():
@@ -728,9 +772,11 @@ def test_mlflow_gc_cronjob():
     # Its pods must stay out of the server's Service and Deployment.
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "gc"
     assert one(docs, "Service")["spec"]["selector"]["app.kubernetes.io/component"] == "tracking-server"
-    env = env_of(pod["spec"]["containers"][0])
-    assert env["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlops.svc.cluster.local:5000"
-    assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-auth", "key": "admin-password"}
+    gc = pod["spec"]["containers"][0]
+    assert env_of(gc)["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlops.svc.cluster.local:5000"
+    assert mounted_secret(pod["spec"], gc, "/run/secrets/mlflow/auth/admin-password") == {"name": "mlflow-auth", "key": "admin-password"}
+    assert secret_in_environment(gc) == []
+    assert 'os.environ["MLFLOW_TRACKING_PASSWORD"] = credential("auth/admin-password")' in one(docs, "ConfigMap")["data"]["gc.py"]
     assert "--older-than '7d'" in one(docs, "ConfigMap")["data"]["gc.sh"]
 
 
@@ -797,7 +843,9 @@ def test_mlflow_database_uri_is_never_a_process_argument():
     # A process's arguments are readable by every user of its node (ps, /proc).
     docs = render("mlflow", {"gc.enabled": True})
     scripts = one(docs, "ConfigMap")["data"]
-    assert "MLFLOW_BACKEND_STORE_URI" not in scripts["gc.sh"].split("default_map=")[0]
+    # gc gets the URI inside its process, read from the mounted files.
+    assert "MLFLOW_BACKEND_STORE_URI" not in scripts["gc.sh"] + scripts["gc.py"]
+    assert 'default_map={"backend_store_uri": backend_uri()}' in scripts["gc.py"]
     assert "--backend-store-uri" not in config_data(docs)
     assert "mlflow db upgrade" not in config_data(docs)
     for _doc, spec in pod_specs(docs):

@@ -65,3 +65,27 @@ class TestLocal:
         runner = _client_with(fake, tmp_path)
         with pytest.raises(PostgresError, match="pg_restore into staging failed .rc=1.: pg_restore: error"):
             runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/nowhere.dump", jobs=1)
+
+    def test_the_password_reaches_pg_restore_as_a_pgpass_file_only(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("PGPASSWORD", "from-the-controller")
+        fake = tmp_path / "pg_restore"
+        seen = tmp_path / "seen"
+        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n"
+                        "{ echo \"$PGPASSFILE\"; stat -c %%a \"$PGPASSFILE\"; cat \"$PGPASSFILE\"; env; }"
+                        " > %s\n" % seen)
+        runner = _client_with(fake, tmp_path)
+        runner.connection["login_password"] = "pa:ss\\word"
+        runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/sets/x.dump", jobs=1)
+        path, mode, line, environment = seen.read_text().split("\n", 3)
+        assert mode == "600"
+        assert line == "*:*:*:*:pa\\:ss\\\\word"
+        assert "pa:ss" not in environment and "PGPASSWORD" not in environment
+        assert not os.path.exists(path), "the pgpass file outlived the run"
+
+    def test_a_password_of_two_lines_is_refused(self, tmp_path):
+        fake = tmp_path / "pg_restore"
+        fake.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.1'; exit 0;; esac\n")
+        runner = _client_with(fake, tmp_path)
+        runner.connection["login_password"] = "first\nsecond"
+        with pytest.raises(PostgresError, match="^login_password must be a single line for pg_dump and pg_restore$"):
+            runner.restore("staging", io.BytesIO(b""), 0, 15, dump_file="/sets/x.dump", jobs=1)

@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import os
+import subprocess
 
 import pytest
 from ws_fakes import BINARY, EXIT_1, SUCCESS, FakeWSClient, Frame, frames_for
@@ -125,4 +127,32 @@ class TestPodSql:
         runner, calls = pod(monkeypatch, [[(stream.OPCODE_BINARY, Frame(b"\x01ok\n")),
                                            (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]], password="pw")
         runner.query("SELECT 1")
-        assert calls[0]["command"][:4] == ["sh", "-c", 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec "$@"', "sh"]
+        assert calls[0]["command"][:4] == ["sh", "-c", pg_pod.PASSWORD_WRAPPER, "sh"]
+
+
+class TestPasswordWrapper:
+    """The wrapper itself, run by the local sh as the pod's sh runs it."""
+
+    def run(self, tmp_path, program, password):
+        return subprocess.run(["sh", "-c", pg_pod.PASSWORD_WRAPPER, "sh", "sh", "-c", program],
+                              input=(password + "\nthe rest of stdin").encode("utf-8"),
+                              capture_output=True, check=False, env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)})
+
+    def test_the_password_is_a_0600_pgpass_file_never_the_environment(self, tmp_path):
+        password = "pa:ss\\wo rd%$(x)`y`"
+        done = self.run(tmp_path, 'stat -c %a "$PGPASSFILE"; cat "$PGPASSFILE"; echo "$PGPASSFILE";'
+                                  ' env; echo ---; cat', password)
+        assert done.returncode == 0, done.stderr
+        mode, line, path, rest = done.stdout.decode().split("\n", 3)
+        assert mode == "600"
+        # libpq's escaping: ":" and "\" behind a backslash, any host/port/database/user.
+        assert line == "*:*:*:*:pa\\:ss\\\\wo rd%$(x)`y`"
+        environment, stdin = rest.split("---\n")
+        assert password not in environment and "PGPASSWORD" not in environment
+        # What follows the password line is the program's own stdin (restore's dump).
+        assert stdin == "the rest of stdin"
+        # Removed when the program ends.
+        assert not os.path.exists(path)
+
+    def test_the_program_s_exit_status_is_the_wrapper_s(self, tmp_path):
+        assert self.run(tmp_path, "exit 3", "secret").returncode == 3
