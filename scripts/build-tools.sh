@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go tools the project needs (helm, minio, mc and, with "cluster",
-# the Kubernetes components, etcd and CoreDNS) from the Go module proxy at the
+# the Kubernetes components, etcd, CoreDNS and kube-router) from the Go module proxy at the
 # versions pinned in versions.env. Each binary is cached by name and version in
 # $MLOPS_STACK_CACHE/bin, outside the repository, so a warm run only links them
 # into the project's .tools/bin.
@@ -128,10 +128,17 @@ build_coredns() {
   go_install coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
+# kube-router: the local cluster runs only its NetworkPolicy controller.
+build_kube_router() {
+  local v=$KUBE_ROUTER_VERSION m=github.com/cloudnativelabs/kube-router/v2
+  go_install kube-router "$v" "$m/cmd/kube-router@$v" \
+    "-X $m/pkg/version.Version=$v -X $m/pkg/version.BuildDate=2000-01-01T00:00:00Z"
+}
+
 case "${1:-base}" in
   base) build_base ;;
-  cluster) build_kubernetes; build_etcd; build_coredns ;;
-  all) build_base; build_kubernetes; build_etcd; build_coredns ;;
+  cluster) build_kubernetes; build_etcd; build_coredns; build_kube_router ;;
+  all) build_base; build_kubernetes; build_etcd; build_coredns; build_kube_router ;;
   *) echo "usage: $0 [base|cluster|all]" >&2; exit 2 ;;
 esac
 log "tools ready in $tools_bin"

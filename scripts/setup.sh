@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently, into project-local
 # places: Debian packages (apt-get), a Python virtualenv with pinned packages,
-# the Go-built tools (helm, minio, mc; with --cluster also Kubernetes, etcd and
-# CoreDNS) and the collection symlink Ansible finds it through.
+# the Go-built tools (helm, minio, mc; with --cluster also Kubernetes, etcd,
+# CoreDNS and kube-router) and the collection symlink Ansible finds it through.
 #
 # The virtualenv and the built binaries live in $MLOPS_STACK_CACHE keyed by
 # what they were built from, so a second setup only checks and links.
@@ -24,10 +24,11 @@ with_cluster=0
 apt_packages=(postgresql postgresql-contrib shellcheck git make)
 # The local test cluster (scripts/cluster, docs/local-cluster.md): containerd and
 # runc run the pods, CNI plugins wire them, podman/debootstrap/catatonit build
-# the images, the rest is what kubelet, kube-proxy and the scripts call; the
-# browser e2e tests drive Debian's chromium (Playwright cannot download one here).
+# the images, the rest is what kubelet, kube-proxy, kube-router (ipset) and the
+# scripts call; the browser e2e tests drive Debian's chromium (Playwright
+# cannot download one here).
 cluster_packages=(containerd runc containernetworking-plugins podman catatonit
-  debootstrap conntrack iptables socat iproute2 ethtool openssl curl util-linux
+  debootstrap conntrack iptables ipset socat iproute2 ethtool openssl curl util-linux
   chromium fonts-liberation)
 [ "$with_cluster" = 1 ] && apt_packages+=("${cluster_packages[@]}")
 

@@ -3,7 +3,8 @@
 # are stopped through the kubelet and containerd (so CNI tears their network
 # down), then every process recorded in $state/run is stopped by its PID, any
 # container shim left is killed, mounts under $state are unmounted, kube-proxy's
-# iptables rules and the pod bridge are removed, and $state is deleted.
+# and kube-router's iptables rules, kube-router's ipsets and the pod bridge are
+# removed, and $state is deleted.
 # Cached binaries and images ($MLOPS_STACK_CACHE) stay.
 #
 # usage: scripts/cluster/down.sh
@@ -30,6 +31,8 @@ ctr_() { ctr -a "$sock" -n k8s.io "$@"; }
 stop provisioner
 stop kube-controller-manager
 stop kube-scheduler
+# Its rules stay (and keep enforcing the last policies) until removed below.
+stop kube-router
 
 # Pods: delete them all and let the kubelet stop their sandboxes, which runs
 # the CNI DEL that removes their veths, IPs and iptables rules.
@@ -78,9 +81,9 @@ done
 log "removing leftover pod processes and cgroups"
 # The rest is machine-wide: skip it when some other kubelet or kube-proxy
 # still runs (e.g. this was run on another, dead state directory).
-others=$( (pgrep -x kubelet; pgrep -x kube-proxy) | tr '\n' ' ' || true)
+others=$( (pgrep -x kubelet; pgrep -x kube-proxy; pgrep -x kube-router) | tr '\n' ' ' || true)
 if [ -n "$others" ]; then
-  log "warning: a kubelet or kube-proxy this run did not stop is running (pids $others):" \
+  log "warning: a kubelet, kube-proxy or kube-router this run did not stop is running (pids $others):" \
     "leaving cgroups, iptables and the mlops0 bridge alone"
 fi
 
@@ -128,23 +131,11 @@ for ipt in iptables ip6tables; do
     chains=$( (sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p' <<<"$rules"
       { grep -F 'name: \"mlops-stack\"' <<<"$rules" || true; } | sed -n 's/^-A \(CNI-[^ ]*\) .*/\1/p') \
       | sort -u | tr '\n' ' ')
-    [ -n "$chains" ] || continue
-    {
-      echo "*$table"
-      # Jumps into those chains from chains that stay.
-      alt=${chains% }
-      while read -r rule; do
-        from=${rule#-A }
-        from=${from%% *}
-        case " $chains" in *" $from "*) continue ;; esac
-        echo "-D ${rule#-A }"
-      done < <(grep -E -- "^-A .* -j (${alt// /|})( |\$)" <<<"$rules" || true)
-      for c in $chains; do echo "-F $c"; done
-      for c in $chains; do echo "-X $c"; done
-      echo COMMIT
-    } | "$ipt-restore" --noflush 2>/dev/null || log "warning: could not remove $ipt $table KUBE-* chains"
+    drop_chains "$ipt" "$table" "$rules" "$chains" 2>/dev/null || log "warning: could not remove $ipt $table KUBE-* chains"
   done
 done
+# kube-router's chains start with KUBE- too (gone above); its ipsets remain.
+[ -n "$others" ] || remove_kube_router_rules
 
 # The project's kubeconfig, when it is this cluster's.
 if cmp -s "$out_dir/kubeconfig" "$state/conf/admin.kubeconfig"; then

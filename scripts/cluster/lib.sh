@@ -29,6 +29,11 @@ CLUSTER_DOMAIN=cluster.local
 APISERVER_PORT=${MLOPS_STACK_APISERVER_PORT:-6443}
 ETCD_PORT=${MLOPS_STACK_ETCD_PORT:-2379}
 
+# NetworkPolicy enforcement: "kube-router" (its policy controller alone, on
+# iptables and ipset), or "none" to leave NetworkPolicies unenforced.
+NETWORK_POLICY=${MLOPS_STACK_NETWORK_POLICY:-kube-router}
+KUBE_ROUTER_HEALTH_PORT=20244
+
 log() { printf '[%s %ss] %s\n' "${log_tag:-cluster}" "$SECONDS" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -62,6 +67,46 @@ pid_of() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
     && grep -qa -- "$(cat "$state/run/$1.exe" 2>/dev/null || echo none)" "/proc/$pid/cmdline" 2>/dev/null \
     && echo "$pid"
+}
+
+# drop_chains IPT TABLE RULES CHAINS: removes the chains named in CHAINS
+# (space-separated) from TABLE, whose "IPT-save -t TABLE" output is RULES: the
+# jumps into them from chains that stay, then their rules, then the chains
+# themselves, in one IPT-restore.
+drop_chains() {
+  local ipt=$1 table=$2 rules=$3 chains alt rule from c names
+  read -ra names <<<"$4"
+  [ "${#names[@]}" -gt 0 ] || return 0
+  chains="${names[*]} "
+  alt=${chains% }
+  {
+    echo "*$table"
+    while read -r rule; do
+      from=${rule#-A }
+      from=${from%% *}
+      case " $chains" in *" $from "*) continue ;; esac
+      echo "-D ${rule#-A }"
+    done < <(grep -E -- "^-A .* -j (${alt// /|})( |\$)" <<<"$rules" || true)
+    for c in $chains; do echo "-F $c"; done
+    for c in $chains; do echo "-X $c"; done
+    echo COMMIT
+  } | "$ipt-restore" --noflush
+}
+
+# remove_kube_router_rules: what kube-router's policy controller leaves behind
+# when stopped (it keeps enforcing the last policies it saw): its filter chains
+# (KUBE-ROUTER-*, the per-pod KUBE-POD-FW-* and per-policy KUBE-NWPLCY-*), then
+# its ipsets (KUBE-SRC-*, KUBE-DST-*), which only an unreferenced set allows.
+remove_kube_router_rules() {
+  local rules chains set
+  if command -v iptables-save >/dev/null && rules=$(iptables-save -t filter 2>/dev/null); then
+    chains=$(sed -n 's/^:\(KUBE-\(ROUTER\|POD-FW\|NWPLCY\)-[^ ]*\) .*/\1/p' <<<"$rules" | tr '\n' ' ')
+    drop_chains iptables filter "$rules" "$chains" 2>/dev/null || log "warning: could not remove kube-router's iptables chains"
+  fi
+  command -v ipset >/dev/null || return 0
+  for set in $(ipset list -n 2>/dev/null | grep -E '^KUBE-(SRC|DST)-' || true); do
+    ipset destroy "$set" 2>/dev/null || log "warning: could not destroy ipset $set"
+  done
 }
 
 # stop NAME: SIGTERM, then SIGKILL after 15 s, to the PID recorded for NAME.

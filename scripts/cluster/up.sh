@@ -2,8 +2,9 @@
 # Brings up, idempotently, a single-node Kubernetes test cluster on this
 # machine: containerd, etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet and kube-proxy as host processes, CoreDNS as a host
-# process serving the cluster DNS Service IP, and a hostPath volume provisioner
-# behind the default StorageClass. Processes already running are left alone;
+# process serving the cluster DNS Service IP, a hostPath volume provisioner
+# behind the default StorageClass and kube-router's NetworkPolicy controller
+# (MLOPS_STACK_NETWORK_POLICY=none leaves it out). Processes already running are left alone;
 # dead ones are started again. State, PIDs and logs live in $state
 # (MLOPS_STACK_CLUSTER_DIR, default /var/lib/mlops-stack-cluster); see
 # docs/local-cluster.md.
@@ -46,6 +47,13 @@ for b in containerd containerd-shim-runc-v2 runc ctr iptables conntrack socat op
   command -v "$b" >/dev/null || die "$b is missing: scripts/setup.sh --cluster installs it"
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: apt-get install containernetworking-plugins"
+case $NETWORK_POLICY in
+  kube-router)
+    [ -x "$tools_bin/kube-router" ] || die "$tools_bin/kube-router is missing (scripts/build-tools.sh cluster)"
+    command -v ipset >/dev/null || die "ipset is missing: scripts/setup.sh --cluster installs it" ;;
+  none) ;;
+  *) die "MLOPS_STACK_NETWORK_POLICY=$NETWORK_POLICY: kube-router or none" ;;
+esac
 "$repo/scripts/cluster/images.sh" build
 # shellcheck source=/dev/null
 . "$out_dir/images.env"
@@ -491,6 +499,31 @@ start_provisioner() {
     --base-dir "$state/volumes" --provisioner mlops-stack.local/hostpath
 }
 
+# --- NetworkPolicies -----------------------------------------------------------------------
+# kube-router's policy controller alone: the bridge CNI plugin wires the pods
+# and kube-proxy serves Services, so its router and service proxy stay off. It
+# finds this node by name (its InternalIP and local addresses are the node's
+# own traffic, which policies never filter: probes, port-forwards) and watches
+# pods, namespaces and policies with the admin kubeconfig, as the other
+# add-ons do. Its chains hang off INPUT, FORWARD and OUTPUT of the filter table;
+# pod traffic crosses them on the bridge (bridge-nf-call-iptables).
+kube_router_ready() { iptables -w 5 -n -L KUBE-ROUTER-FORWARD; }
+start_network_policy() {
+  if [ "$NETWORK_POLICY" != kube-router ]; then
+    if running kube-router; then
+      stop kube-router
+      remove_kube_router_rules
+    fi
+    return 0
+  fi
+  start kube-router "$tools_bin/kube-router" --kubeconfig "$admin_kubeconfig" \
+    --hostname-override "$node_name" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 --v=1
+  wait_for kube-router 60 "$logs/kube-router.log" kube_router_ready
+}
+
 node_ready() {
   kubectl_admin get node "$node_name" \
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True
@@ -517,6 +550,8 @@ apply_addons
 start_coredns
 start_provisioner
 wait_for "node $node_name Ready" 120 "$logs/kubelet.log" node_ready
+# Once the Node object (with its InternalIP) exists, which kube-router reads at start.
+start_network_policy
 wait_for "default service account" 60 "$logs/kube-controller-manager.log" default_sa
 install -m 0600 "$admin_kubeconfig" "$out_dir/kubeconfig"
 log "cluster ready in $((SECONDS - started_at))s: Kubernetes $kube_version on node $node_name ($node_ip)"

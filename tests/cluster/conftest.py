@@ -8,8 +8,10 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -68,6 +70,25 @@ class Kubectl:
                 last = exc
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+    def get_through_port_forward(self, target, remote_port, path):
+        """Body of GET path from target's remote_port through kubectl port-forward."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(self.cmd("port-forward", target, f"{port}:{remote_port}"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            def fetch():
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                        return r.read().decode().strip()
+                except OSError:  # not listening yet
+                    return None
+            return self.wait_for("port-forward", fetch, timeout=30)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
     def pod_phase(self, name):
         return self.get("pod", name).get("status", {}).get("phase")

@@ -7,9 +7,6 @@ and answer from pods, Secrets/ConfigMaps/Jobs/CronJobs/NetworkPolicies are
 accepted, and kubectl exec, logs and port-forward work.
 """
 import json
-import socket
-import subprocess
-import urllib.request
 
 import pytest
 
@@ -116,30 +113,11 @@ def test_exec_and_logs(kube, postgresql):
     assert "database system is ready to accept connections" in kube.run("logs", "postgresql").stdout
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_port_forward(kube, images):
     kube.apply(pod("web", images["mlflow"], ["python3", "-m", "http.server", "8000", "-d", "/etc"],
                    restart="Always"))
     kube.wait_pod("web")
-    port = _free_port()
-    proc = subprocess.Popen(kube.cmd("port-forward", "pod/web", f"{port}:8000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        def fetch():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=5) as r:
-                    return r.read().decode().strip()
-            except OSError:  # not listening yet
-                return None
-        assert kube.wait_for("port-forward", fetch, timeout=30) == "web"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert kube.get_through_port_forward("pod/web", 8000, "/hostname") == "web"
 
 
 def test_job_with_secret_and_configmap(kube, images):

@@ -8,7 +8,9 @@ has a credential of the stack in its arguments (/proc/<pid>/cmdline, which
 every user of the node can read) or its environment (/proc/<pid>/environ,
 inherited by every process it starts); MLflow's CSRF signing key is the one
 value MLflow takes from the environment only. The MinIO console is not on the Service
-(test_browser_e2e reaches it by port-forwarding the pod).
+(test_browser_e2e reaches it by port-forwarding the pod). The charts'
+NetworkPolicies, enforced by the local cluster's policy controller, keep
+every pod but the stack's own clients away from PostgreSQL and MinIO.
 No cluster is a failure, not a skip.
 """
 import json
@@ -80,3 +82,78 @@ def test_no_credential_in_any_process_arguments_or_environment(shared_stack):
             read.append(where)
     components = {where.split("/")[1] for where in read}
     assert {"minio", "postgresql", "mlflow"} <= components, read
+
+
+# Tries for up to a minute (the policy controller applies a change within
+# seconds) to reach each target; prints one JSON line {"host:port": "open"|"closed"}.
+PROBE = r"""
+import json, socket, sys, time
+wanted = json.loads(sys.argv[1])
+found = {}
+deadline = time.monotonic() + 60
+while True:
+    for target, outcome in wanted.items():
+        host, port = target.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=3).close()
+            found[target] = "open"
+        except OSError:
+            found[target] = "closed"
+    if found == wanted or time.monotonic() > deadline:
+        break
+    time.sleep(2)
+print(json.dumps(found))
+"""
+
+
+def probe(namespace, name, labels, image, wanted):
+    """What a pod of namespace with labels can open of wanted ({"host:port": outcome})."""
+    spec = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "probe", "image": image, "imagePullPolicy": "IfNotPresent",
+                                     "command": ["python3", "-c", PROBE, json.dumps(wanted)],
+                                     "securityContext": {"allowPrivilegeEscalation": False,
+                                                         "capabilities": {"drop": ["ALL"]}}}]}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(spec))
+    try:
+        kubectl("-n", namespace, "wait", f"pod/{name}", "--for=jsonpath={.status.phase}=Succeeded",
+                "--timeout=150s", timeout=170)
+        return json.loads(kubectl("-n", namespace, "logs", name).stdout.strip().splitlines()[-1])
+    finally:
+        kubectl("-n", namespace, "delete", "pod", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_network_policies_admit_only_the_stack_s_own_clients(shared_stack):
+    """PostgreSQL, MinIO's API and its console accept only the pods allowed to
+    use them; a pod without those labels, in the stack's namespace or another
+    one, cannot open a connection; MLflow takes clients from anywhere (its
+    default). The allowed client opening the same ports proves the probe."""
+    namespace, releases = shared_stack.namespace, shared_stack.releases
+    policies = {p["metadata"]["name"] for p in json.loads(kubectl(
+        "-n", namespace, "get", "networkpolicies", "-o", "json").stdout)["items"]}
+    assert set(releases.values()) <= policies, policies
+    image = json.loads(kubectl("-n", namespace, "get", "deployment", releases["mlflow"], "-o", "json").stdout)[
+        "spec"]["template"]["spec"]["containers"][0]["image"]
+    minio_pod = json.loads(kubectl("-n", namespace, "get", "pod", f"{releases['minio']}-0", "-o", "json").stdout)
+    domain = f"{namespace}.svc.cluster.local"
+    postgresql = f"{releases['postgresql']}.{domain}:5432"
+    minio_api = f"{releases['minio']}.{domain}:9000"
+    console = f"{minio_pod['status']['podIP']}:9001"
+    mlflow = f"{releases['mlflow']}.{domain}:5000"
+
+    closed = {postgresql: "closed", minio_api: "closed", console: "closed", mlflow: "open"}
+    assert probe(namespace, "stranger", {"app": "e2e-stranger"}, image, closed) == closed
+
+    outsider = f"{namespace}-outsider"
+    kubectl("create", "namespace", outsider)
+    try:
+        assert probe(outsider, "outsider", {"app.kubernetes.io/name": "mlflow"}, image, closed) == closed
+    finally:
+        kubectl("delete", "namespace", outsider, "--wait=false", check=False)
+
+    # The label the PostgreSQL and MinIO policies admit (MLflow's pods carry it).
+    opened = {postgresql: "open", minio_api: "open"}
+    assert probe(namespace, "allowed", {"app.kubernetes.io/name": "mlflow"}, image, opened) == opened

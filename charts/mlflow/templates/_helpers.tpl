@@ -213,3 +213,19 @@ by every process it starts. Readable by the pod's fsGroup only.
 {{- define "mlflow.metricsSecretName" -}}
 {{- default (include "mlflow.authSecretName" .) .Values.metrics.serviceMonitor.basicAuth.existingSecret -}}
 {{- end -}}
+
+{{/*
+TCP port of artifacts.s3.endpointUrl: the URL's own, else its scheme's (AWS S3,
+with no endpoint, is HTTPS).
+*/}}
+{{- define "mlflow.s3Port" -}}
+{{- $url := urlParse (default "https://s3.amazonaws.com" .Values.artifacts.s3.endpointUrl) -}}
+{{- $hostPort := splitList ":" $url.host -}}
+{{- if gt (len $hostPort) 1 -}}
+{{- last $hostPort -}}
+{{- else if eq $url.scheme "http" -}}
+80
+{{- else -}}
+443
+{{- end -}}
+{{- end -}}

@@ -86,12 +86,18 @@ def one(docs, kind, name=None):
     return found[0]
 
 
-def pod_specs(docs):
+def pod_templates(docs):
+    """(workload, pod template) of every pod the documents would start."""
     for doc in docs:
         if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
-            yield doc, doc["spec"]["template"]["spec"]
+            yield doc, doc["spec"]["template"]
         elif doc["kind"] == "CronJob":
-            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def pod_specs(docs):
+    for doc, template in pod_templates(docs):
+        yield doc, template["spec"]
 
 
 def containers(spec):
@@ -397,8 +403,9 @@ def test_service_ports(chart, port):
 @pytest.mark.parametrize("chart", CHART_NAMES)
 def test_optional_parts_are_off_by_default(chart):
     # The schema migration is no option: a Helm hook, not part of the release.
+    # NetworkPolicies are no option since issue 10: on by default (tests below).
     kinds = {d["kind"] for d in render(chart) if "helm.sh/hook" not in d["metadata"].get("annotations", {})}
-    assert not kinds & {"Ingress", "NetworkPolicy", "ServiceMonitor", "PodDisruptionBudget", "CronJob", "Job", "Secret"}
+    assert not kinds & {"Ingress", "ServiceMonitor", "PodDisruptionBudget", "CronJob", "Job", "Secret"}
 
 
 def test_persistence_storage_class_and_size():
@@ -881,3 +888,114 @@ def test_mlflow_serves_artifacts_through_its_own_repository():
     docs = render("mlflow", {"artifacts.s3.externalEndpointUrl": "https://s3.example.com"})
     assert env_of(_mlflow(docs)[2])["MLOPS_STACK_S3_EXTERNAL_ENDPOINT_URL"]["value"] == "https://s3.example.com"
     assert render_error("mlflow", {"artifacts.s3.externalEndpointUrl": "s3.example.com"})
+
+
+# --- network policies -------------------------------------------------------------
+
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+MLFLOW_PODS = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}
+BACKUP_PODS = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlops-stack-backup"}}}
+
+
+def _selects(policy, labels):
+    selector = policy["spec"]["podSelector"]
+    assert set(selector) == {"matchLabels"}, "only matchLabels selectors are expected"
+    return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+@pytest.mark.parametrize("chart,values", VARIANTS, ids=VARIANT_IDS)
+def test_every_pod_is_isolated_both_ways(chart, values):
+    docs = render(chart, values)
+    policies = find(docs, "NetworkPolicy")
+    templates = list(pod_templates(docs))
+    assert templates
+    for workload, template in templates:
+        types = set()
+        for policy in policies:
+            if _selects(policy, template["metadata"].get("labels", {})):
+                types |= set(policy["spec"]["policyTypes"])
+        assert types == {"Ingress", "Egress"}, "%s %s" % (workload["kind"], workload["metadata"]["name"])
+
+
+@pytest.mark.parametrize("chart", CHART_NAMES)
+def test_network_policy_is_on_by_default_and_one_value_drops_it(chart):
+    policy = one(render(chart), "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert not find(render(chart, {"networkPolicy.enabled": False}), "NetworkPolicy")
+
+
+@pytest.mark.parametrize("chart", ["postgresql", "minio"])
+def test_the_stores_admit_mlflow_and_the_backup_only(chart):
+    port = {"postgresql": "postgresql", "minio": "api"}[chart]
+    own = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": chart, "app.kubernetes.io/instance": chart}}}
+    ingress = one(render(chart), "NetworkPolicy")["spec"]["ingress"]
+    assert ingress == [{"ports": [{"port": port, "protocol": "TCP"}], "from": [own, MLFLOW_PODS, BACKUP_PODS]}]
+    awx = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "awx"}}}
+    ingress = one(render(chart, {"networkPolicy.extraFrom": [awx]}), "NetworkPolicy")["spec"]["ingress"]
+    assert ingress[0]["from"] == [own, MLFLOW_PODS, BACKUP_PODS, awx]
+
+
+def test_postgresql_connects_nowhere_unless_told():
+    assert one(render("postgresql"), "NetworkPolicy")["spec"]["egress"] == []
+    peer = {"ipBlock": {"cidr": "192.0.2.10/32"}}
+    egress = one(render("postgresql", {"networkPolicy.extraTo": [peer]}), "NetworkPolicy")["spec"]["egress"]
+    assert egress == [{"to": [peer]}]
+
+
+def test_minio_egress_is_dns_and_its_peers():
+    assert one(render("minio"), "NetworkPolicy")["spec"]["egress"] == [{"ports": DNS_PORTS, "to": [KUBE_DNS]}]
+    peer = {"ipBlock": {"cidr": "192.0.2.0/24"}}
+    docs = render("minio", {"mode": "distributed", "replicaCount": 4, "networkPolicy.dnsTo": [],
+                            "networkPolicy.extraTo": [peer]})
+    own = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "minio", "app.kubernetes.io/instance": "minio"}}}
+    assert one(docs, "NetworkPolicy")["spec"]["egress"] == [
+        {"ports": DNS_PORTS},
+        {"ports": [{"port": "api", "protocol": "TCP"}], "to": [own]},
+        {"to": [peer]},
+    ]
+
+
+def test_mlflow_policy_covers_every_pod_and_its_stores():
+    docs = render("mlflow", {"gc.enabled": True})
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": "mlflow"}}
+    server = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": "mlflow",
+                                              "app.kubernetes.io/component": "tracking-server"}}}
+    assert policy["spec"]["egress"] == [
+        {"ports": DNS_PORTS, "to": [KUBE_DNS]},
+        {"ports": [{"port": 5432, "protocol": "TCP"}], "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgresql"}}}]},
+        {"ports": [{"port": 9000, "protocol": "TCP"}], "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "minio"}}}]},
+        {"ports": [{"port": "http", "protocol": "TCP"}], "to": [server]},
+    ]
+    # The gc rule only with gc; the server's clients come from anywhere.
+    policy = one(render("mlflow"), "NetworkPolicy")
+    assert [rule["ports"][0]["port"] for rule in policy["spec"]["egress"]] == [53, 5432, 9000]
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+
+
+@pytest.mark.parametrize("endpoint,port", [("", 443), ("https://s3.example.com", 443), ("http://s3.example.com", 80),
+                                           ("https://s3.example.com:8443/", 8443)])
+def test_mlflow_egress_follows_external_stores(endpoint, port):
+    external = {"ipBlock": {"cidr": "192.0.2.0/24"}}
+    docs = render("mlflow", {"artifacts.s3.endpointUrl": endpoint, "backendStore.port": 6432,
+                             "networkPolicy.backendStoreTo": [external], "networkPolicy.artifactStoreTo": [],
+                             "networkPolicy.extraTo": [external]})
+    egress = one(docs, "NetworkPolicy")["spec"]["egress"]
+    assert egress[1:] == [
+        {"ports": [{"port": 6432, "protocol": "TCP"}], "to": [external]},
+        {"ports": [{"port": port, "protocol": "TCP"}]},
+        {"to": [external]},
+    ]
+
+
+def test_mlflow_extra_clients_join_a_narrowed_ingress():
+    team = {"namespaceSelector": {"matchLabels": {"team": "ml"}}}
+    ingress_controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    docs = render("mlflow", {"networkPolicy.allowedFrom": [team], "networkPolicy.extraFrom": [ingress_controller]})
+    sources = one(docs, "NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert sources[1:] == [team, ingress_controller]
