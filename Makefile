@@ -107,17 +107,14 @@ demo: setup
 molecule:
 	molecule test -s default
 
-## e2e: the lifecycle on the cluster of $$KUBECONFIG (make cluster first): molecule,
-## then install/idempotence/check/uninstall/reinstall, then backup, purge, redeploy, restore,
-## then, on that same stack, downloads from outside, the UI in a browser, check mode and isolation,
-## then the upgrade from the first release and the MLflow schema migration (docs/upgrading.md),
-## then bad input on a running stack
-## (docs/bad-input.md)
-e2e: molecule
-	$(PYTEST) -q tests/e2e/test_lifecycle.py tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py \
-	  tests/e2e/test_browser_e2e.py tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py \
-	  tests/e2e/test_backup_schedule_e2e.py \
-	  tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py tests/e2e/test_bad_input_e2e.py
+## e2e: on the cluster of $$KUBECONFIG (make cluster first), in two lanes at once
+## (scripts/e2e-lanes.sh): molecule, the lifecycle (install/idempotence/check/uninstall/
+## reinstall), the upgrade from the first release and the MLflow schema migration
+## (docs/upgrading.md); beside them, on one shared stack: backup, purge, redeploy, restore,
+## downloads from outside, the UI in a browser, check mode, isolation, the scheduled backup
+## and bad input (docs/bad-input.md)
+e2e:
+	scripts/e2e-lanes.sh $(PYTEST)
 
 ## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml
 ## against the manual Helm sequence, the unchanged rerun, memory idle and under load
