@@ -321,6 +321,15 @@ def test_mlflow_on_external_services(stack, tmp_path):
     settings_file = tmp_path / "external.json"
     settings_file.touch(mode=0o600)
     settings_file.write_text(json.dumps(settings))
+    # This stack's NetworkPolicies admit only its own MLflow: the other
+    # namespace's MLflow pods become an extra allowed peer of its PostgreSQL
+    # and MinIO, through the roles' variables (and are dropped again after).
+    peer = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": other}},
+             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}]
+    peers_file = tmp_path / "peers.json"
+    peers_file.write_text(json.dumps({"postgresql_network_policy_extra_from": peer,
+                                      "minio_network_policy_extra_from": peer}))
+    STACK.playbook("site.yml", "-e", f"@{peers_file}", "-e", "mlops_verify=false", label="site.yml extra peers")
     try:
         output = STACK.playbook("site.yml", "-e", f"@{settings_file}", namespace=other, label="site.yml external")
         assert "MinIO check skipped: external artifact store" in output
@@ -348,6 +357,7 @@ def test_mlflow_on_external_services(stack, tmp_path):
         assert re.search(r"changed=0\s", again), again[-3000:]
     finally:
         STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", namespace=other, label="uninstall.yml external")
+        STACK.playbook("site.yml", "-e", "mlops_verify=false", label="site.yml without the extra peers")
 
 
 # Runs in the MLflow pod with the S3 key pair of its own credential files (what
