@@ -25,6 +25,8 @@ __metaclass__ = type
 
 import os
 
+from ansible.module_utils.parsing import convert_bool
+
 from ansible_collections.mlops.stack.plugins.module_utils.errors import KubernetesError
 
 try:
@@ -37,9 +39,6 @@ try:
 except ImportError as import_error:  # pragma: no cover - reported by the module
     KUBERNETES_IMPORT_ERROR = import_error
 
-TRUE_WORDS = ("true", "yes", "on", "1")
-FALSE_WORDS = ("false", "no", "off", "0")
-
 
 def k8s_auth_argument_spec():
     """The options naming a kubeconfig and its context, as every module that calls the API has them."""
@@ -47,12 +46,15 @@ def k8s_auth_argument_spec():
 
 
 def _verify_ssl(environ):
-    value = environ.get("K8S_AUTH_VERIFY_SSL", "").strip().lower()
-    if value in ("",) + TRUE_WORDS:
+    value = environ.get("K8S_AUTH_VERIFY_SSL", "").strip()
+    if not value:
         return True
-    if value in FALSE_WORDS:
-        return False
-    raise KubernetesError("K8S_AUTH_VERIFY_SSL must be true or false, not '%s'" % environ["K8S_AUTH_VERIFY_SSL"])
+    try:
+        # Ansible's own reading of a boolean, as kubernetes.core applies to this variable.
+        return convert_bool.boolean(value, strict=True)
+    except TypeError:
+        raise KubernetesError("K8S_AUTH_VERIFY_SSL must be true or false, not '%s'"
+                              % environ["K8S_AUTH_VERIFY_SSL"]) from None
 
 
 def _token_settings(environ):
