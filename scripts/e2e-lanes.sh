@@ -5,7 +5,7 @@
 #   lane own:    molecule, then the tests that install stacks of their own
 #                (lifecycle, upgrade from the first release, schema migration);
 #   lane shared: the tests sharing one installed stack (backup/restore,
-#                downloads, browser, check mode, isolation, schedule, bad input).
+#                downloads, browser, check mode, isolation, TLS, schedule, bad input).
 # Each lane's output goes to tests/output/e2e-lanes/<lane>.log and is printed
 # when both have ended; the exit status is non-zero when either lane failed.
 # usage: scripts/e2e-lanes.sh PYTEST
@@ -17,7 +17,8 @@ mkdir -p "$logs"
 
 own=(tests/e2e/test_lifecycle.py tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py)
 shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tests/e2e/test_browser_e2e.py
-        tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py tests/e2e/test_backup_schedule_e2e.py
+        tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py tests/e2e/test_tls_e2e.py
+        tests/e2e/test_backup_schedule_e2e.py
         tests/e2e/test_bad_input_e2e.py)
 
 started=$SECONDS

@@ -308,12 +308,14 @@ def test_mlflow_on_external_services(stack, tmp_path):
     settings = {
         "mlops_install_minio": False,
         "mlops_install_postgresql": False,
+        # Served with TLS by this stack, verified with its CA like any private CA.
         "mlflow_backend_store": {"host": f"{RELEASES['postgresql']}.{suffix}", "database": "mlflow",
+                                 "ssl_mode": "verify-full", "ca_configmap": "external-ca",
                                  "secret_name": "external-database"},
         "mlflow_backend_store_username": database["username"],
         "mlflow_backend_store_password": database["password"],
-        "mlflow_artifacts": {"endpoint_url": f"http://{RELEASES['minio']}.{suffix}:9000", "bucket": "mlflow",
-                             "path": "external", "secret_name": "external-s3"},
+        "mlflow_artifacts": {"endpoint_url": f"https://{RELEASES['minio']}.{suffix}:9000", "bucket": "mlflow",
+                             "path": "external", "ca_configmap": "external-ca", "secret_name": "external-s3"},
         "mlflow_artifacts_access_key_id": s3["access-key-id"],
         "mlflow_artifacts_secret_access_key": s3["secret-access-key"],
         "mlops_verify_keep": True,
@@ -330,6 +332,12 @@ def test_mlflow_on_external_services(stack, tmp_path):
     peers_file.write_text(json.dumps({"postgresql_network_policy_extra_from": peer,
                                       "minio_network_policy_extra_from": peer}))
     STACK.playbook("site.yml", "-e", f"@{peers_file}", "-e", "mlops_verify=false", label="site.yml extra peers")
+    # The other namespace holds the CA bundle as a user with a private CA would.
+    bundle = json.loads(kubectl("-n", NAMESPACE, "get", "configmap", "mlops-tls-trust", "-o", "json").stdout)
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "external-ca", "namespace": other},
+         "data": {"ca.crt": bundle["data"]["ca.crt"]}}]}))
     try:
         output = STACK.playbook("site.yml", "-e", f"@{settings_file}", namespace=other, label="site.yml external")
         assert "MinIO check skipped: external artifact store" in output
@@ -348,9 +356,11 @@ def test_mlflow_on_external_services(stack, tmp_path):
         # to s3://mlflow/external/.
         assert status.startswith("FINISHED mlflow-artifacts:/"), status
         listing = kubectl("-n", NAMESPACE, "exec", f"{RELEASES['minio']}-0", "-c", "minio", "--", "sh", "-c",
-                          "mc alias set local http://127.0.0.1:9000 \"$(cat /run/secrets/minio/root-user)\""
+                          "SSL_CERT_FILE=/tmp/certs/CAs/ca.crt mc alias set local https://127.0.0.1:9000"
+                          " \"$(cat /run/secrets/minio/root-user)\""
                           " \"$(cat /run/secrets/minio/root-password)\""
-                          " >/dev/null && mc ls --recursive local/mlflow/external/").stdout
+                          " >/dev/null && SSL_CERT_FILE=/tmp/certs/CAs/ca.crt mc ls --recursive local/mlflow/external/"
+                          ).stdout
         assert run_id in listing, f"no artifact of run {run_id} under s3://mlflow/external/:\n{listing}"
         again = STACK.playbook("site.yml", "-e", f"@{settings_file}", "-e", "mlops_verify=false", namespace=other,
                                label="site.yml external again")

@@ -17,6 +17,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import uuid
 
@@ -159,11 +161,20 @@ def test_minio_console_login(shared_stack, browser):
     # the pod is port-forwarded, as docs and `make demo` tell a user to.
     service = kubectl("-n", shared_stack.namespace, "get", "service", shared_stack.releases["minio"], "-o", "json")
     assert [p["port"] for p in json.loads(service.stdout)["spec"]["ports"]] == [9000]
+    bundle = json.loads(kubectl("-n", shared_stack.namespace, "get", "configmap", "mlops-tls-trust",
+                                "-o", "json").stdout)["data"]["ca.crt"]
     with shared_stack.port_forward("minio", 9001, kind="statefulset") as port:
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        # The console serves HTTPS with the stack's certificate, valid for the
+        # port-forward's address. Chromium cannot be handed a CA per context, so
+        # Python verifies the certificate and the browser is told to go on.
+        trusted = ssl.create_default_context(cadata=bundle)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            with trusted.wrap_socket(raw, server_hostname="127.0.0.1") as verified:
+                assert verified.version() == "TLSv1.3", verified.version()
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, ignore_https_errors=True)
         try:
             page = context.new_page()
-            page.goto(f"http://127.0.0.1:{port}/login", timeout=TIMEOUT_MS)
+            page.goto(f"https://127.0.0.1:{port}/login", timeout=TIMEOUT_MS)
             page.locator("#accessKey").fill(login["root-user"])
             page.locator("#secretKey").fill(login["root-password"])
             page.screenshot(path=str(OUTPUT / "07-minio-login.png"))

@@ -10,19 +10,22 @@ for minutes) fails it. 300 KB always; 600 MB when MLOPS_E2E_LARGE_ARTIFACTS=1
 
 Then, with mlflow_artifacts.external_endpoint_url set to a MinIO address the
 client reaches (a port-forward here, an ingress for users), the server hands
-out presigned URLs naming it and the same client downloads through them.
+out presigned URLs naming it and the same client downloads through them. MinIO
+serves HTTPS with the stack's CA, which the client trusts as users trust a
+private CA: REQUESTS_CA_BUNDLE.
 """
 import base64
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from e2e_support import REPO, readme_example, tool_env
+from e2e_support import REPO, kubectl, readme_example, tool_env
 
 SIZES = [300 * 1024] + ([600 * 1024 * 1024] if os.environ.get("MLOPS_E2E_LARGE_ARTIFACTS") == "1" else [])
 # Seconds a client download may take beyond the proxied transfer of the same bytes.
@@ -46,12 +49,12 @@ print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id,
 """
 
 
-def run_example(workdir, password, port, timeout):
+def run_example(workdir, password, port, timeout, extra_env=None):
     code = readme_example().replace('"<password>"', repr(password)).replace(
         "http://localhost:5000", f"http://127.0.0.1:{port}")
     assert code.count(repr(password)) == 1 and str(port) in code, "the README example has changed its placeholders"
     assert "MLFLOW_ENABLE_PROXY" not in code, "the README example needs no client settings"
-    env = {k: v for k, v in tool_env().items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env = {k: v for k, v in tool_env().items() if not k.startswith(("MLFLOW_", "AWS_"))} | (extra_env or {})
     start = time.monotonic()
     proc = subprocess.run([f"{REPO}/.tools/venv/bin/python", "-"], input=code + DOWNLOAD, cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
@@ -108,14 +111,18 @@ def test_client_downloads_through_the_server(shared_stack, tmp_path, size):
 def test_presigned_downloads_use_the_external_endpoint(shared_stack, tmp_path):
     password = shared_stack.admin_password()
     logged = write_payload(tmp_path / "model.pkl", 300 * 1024)
+    bundle = json.loads(kubectl("-n", shared_stack.namespace, "get", "configmap", "mlops-tls-trust",
+                                "-o", "json").stdout)["data"]["ca.crt"]
+    (tmp_path / "ca.crt").write_text(bundle)
+    trust = {"REQUESTS_CA_BUNDLE": str(tmp_path / "ca.crt")}
     with shared_stack.port_forward("minio", 9000) as minio_port:
-        external = f"http://127.0.0.1:{minio_port}"
+        external = f"https://127.0.0.1:{minio_port}"
         shared_stack.playbook("site.yml", "-e", "mlops_verify=false", "-e", json.dumps(
             {"mlflow_artifacts": {"external_endpoint_url": external}}), label="site.yml external endpoint")
         try:
             with shared_stack.port_forward("mlflow", 5000) as port:
                 assert server_info(port)["multipart_downloads_enabled"] is True
-                result = run_example(tmp_path, password, port, timeout=600)
+                result = run_example(tmp_path, password, port, timeout=600, extra_env=trust)
                 assert result["sha256"] == logged
                 path = f"{result['experiment']}/{result['run']}/artifacts/model.pkl"
                 request = urllib.request.Request(
@@ -124,7 +131,8 @@ def test_presigned_downloads_use_the_external_endpoint(shared_stack, tmp_path):
                 with urllib.request.urlopen(request, timeout=30) as response:
                     presigned = json.load(response)
             assert presigned["url"].startswith(external + "/"), presigned["url"]
-            with urllib.request.urlopen(presigned["url"], timeout=60) as response:
+            context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+            with urllib.request.urlopen(presigned["url"], timeout=60, context=context) as response:
                 assert hashlib.sha256(response.read()).hexdigest() == logged
         finally:
             shared_stack.playbook("site.yml", "-e", "mlops_verify=false", label="site.yml without external endpoint")
