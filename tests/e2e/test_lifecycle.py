@@ -3,7 +3,8 @@
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`, .tools/cluster/kubeconfig) with inventories/local, in a
 namespace of its own: site.yml (which verifies), site.yml again (no change),
-site.yml --check (no change), verify.yml, the README's (the seed's) Python
+site.yml --check (no change), site.yml renewing the TLS certificates while
+the stack serves (no pod restarts, no gap), verify.yml, the README's (the seed's) Python
 client example through a port-forward, uninstall.yml (keeps data), site.yml on
 the kept data (the example's run read back unchanged), uninstall.yml with
 mlops_purge. No cluster is a failure,
@@ -17,12 +18,16 @@ import pickle
 import re
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
+import time
 import uuid
 
 import pytest
+from cryptography import x509
 
-from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Stack, kubectl, readme_example, tool_env
+from e2e_support import KUBECONFIG, REPO, TOOLS_PATH, Availability, Stack, kubectl, readme_example, tool_env
 
 NAMESPACE = f"mlops-e2e-{uuid.uuid4().hex[:6]}"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -144,6 +149,64 @@ def read_run(run_id, password):
         return json.loads(python(READ_RUN, f"http://127.0.0.1:{local}", run_id, env=env).strip().splitlines()[-1])
 
 
+def served_serial(service, port):
+    """Serial number of the certificate the server behind the Service presents."""
+    with port_forward(service, port) as local, socket.create_connection(("127.0.0.1", local), timeout=10) as raw:
+        if service == "postgresql":
+            # PostgreSQL speaks TLS after an SSLRequest packet answered with "S".
+            raw.sendall(struct.pack("!ii", 8, 80877103))
+            assert raw.recv(1) == b"S", "PostgreSQL refused TLS"
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(raw) as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def stored_serial(service):
+    pem = base64.b64decode(secret_value(f"{service}-tls", "tls\\.crt"))
+    return x509.load_pem_x509_certificate(pem).serial_number
+
+
+def renew_the_certificates_while_serving():
+    """site.yml renews certificates due for renewal; PostgreSQL (through its
+    reloader) and MinIO (by itself) serve the new ones without a restart while
+    MLflow keeps answering requests that need the database."""
+    servers = {"postgresql": 5432, "minio": 9000}
+    before = {s: stored_serial(s) for s in servers}
+    assert before == {s: served_serial(s, p) for s, p in servers.items()}, "the servers present other certificates"
+    uids = {s: kubectl("-n", NAMESPACE, "get", "pod", f"{s}-0", "-o", "jsonpath={.metadata.uid}").stdout
+            for s in servers}
+    admin = ("admin", base64.b64decode(secret_value("mlflow-auth", "admin-password")).decode())
+    availability = Availability(admin, NAMESPACE)
+    availability.start()
+    try:
+        # Fresh certificates are 2160 h from expiry: within 3000 h, so due.
+        changed, output = playbook("site.yml", "-e", "mlops_verify=false", "-e", "mlops_tls_certificate_hours=4000",
+                                   "-e", "mlops_tls_renew_before_hours=3000", label="site (certificates due)")
+        assert changed >= 2, f"site.yml renewed no certificate: {changed_tasks(output)}"
+        after = {s: stored_serial(s) for s in servers}
+        assert all(after[s] != before[s] for s in servers), (before, after)
+        # The kubelet refreshes the mounted Secret within about a minute; the
+        # PostgreSQL reloader checks it every minute.
+        deadline = time.monotonic() + 240
+        served = {}
+        while time.monotonic() < deadline:
+            served = {s: served_serial(s, p) for s, p in servers.items()}
+            if served == after:
+                break
+            time.sleep(10)
+        assert served == after, f"the servers still present the old certificates: {served} != {after}"
+    finally:
+        seen = availability.stop()
+    print(f"\navailability during the renewal: {json.dumps(seen)}")
+    assert max(seen["longest_gap_s"].values()) < 5, seen
+    for s in servers:
+        assert kubectl("-n", NAMESPACE, "get", "pod", f"{s}-0", "-o", "jsonpath={.metadata.uid}").stdout == uids[s], \
+            f"the {s} pod was restarted"
+    changed, output = playbook("site.yml", "-e", "mlops_verify=false", label="site (certificates renewed)")
+    assert changed == 0, f"site.yml after the renewal changed: {changed_tasks(output)}"
+
+
 def test_lifecycle(cluster, tmp_path):
     # First install, verified by site.yml itself (it imports verify.yml).
     changed, output = playbook("site.yml", label="site (install + verify)")
@@ -161,6 +224,8 @@ def test_lifecycle(cluster, tmp_path):
     assert changed == 0, f"site.yml --check on a converged stack changed: {changed_tasks(output)}"
     for (name, key), value in passwords.items():
         assert secret_value(name, key) == value, f"{name}/{key} changed on a rerun"
+
+    renew_the_certificates_while_serving()
 
     # A deleted Secret is written again, with the credentials it is derived from.
     s3_key = secret_value("mlflow-s3", "secret-access-key")
