@@ -10,7 +10,7 @@ that runs do not overlap). In one run it measures:
             exist, once with its closing verify.yml and once with
             -e mlops_verify=false, against the seed's manual sequence with the
             same three charts of charts/ and the same values the roles pass
-            (taken with `helm get values` from the first site.yml install):
+            (taken with `helm get values` from the first TLS-off install):
             kubectl create namespace; the five credential Secrets (random
             passwords) with kubectl; helm install minio; helm install
             postgresql; kubectl wait for both pods; the mlflow bucket through
@@ -21,6 +21,10 @@ that runs do not overlap). In one run it measures:
             then proven to work outside the timed part: /health, a login with
             the admin credentials, a run with an artifact read back.
             Ratio = manual time / site.yml time (above 1: site.yml is faster).
+  TLS       site.yml -e mlops_tls=false (and mlops_verify=false): the same
+            stack without TLS inside it, whose Helm values the manual sequence
+            takes (it makes no certificates). Ratio = TLS-off time / TLS-on
+            time; in the first repetition the memory and load below run on both.
   rerun     site.yml again on the installed namespace, with and without
             verify: time, ratio to the first install (goal: under 0.25) and the
             changed count of the PLAY RECAP (goal: 0).
@@ -168,12 +172,14 @@ class Namespaces:
 
 # --- site.yml -------------------------------------------------------------------
 
-def site(namespace, verify):
+def site(namespace, verify, tls=True):
     """Runs site.yml; returns seconds and the PLAY RECAP's changed count."""
     command = ["ansible-playbook", "-i", os.path.join(REPO, "inventories", "local"),
                "-e", "mlops_namespace=%s" % namespace, os.path.join(REPO, "playbooks", "site.yml")]
     if not verify:
         command[-1:-1] = ["-e", "mlops_verify=false"]
+    if not tls:
+        command[-1:-1] = ["-e", "mlops_tls=false"]
     started_at = load_average()
     seconds, completed = timed(run, command, 1800, None, False)
     output = completed.stdout + completed.stderr
@@ -654,10 +660,12 @@ def print_report(report):
     print("\nInstall and rerun times, seconds: median (min-max) of %d" % report["repeat"])
     rows = [[name, fmt(times[key]["seconds"]), fmt(times[key].get("ratio")), times[key].get("changed", "")]
             for name, key in (("site.yml (with verify)", "site_verify"), ("site.yml (mlops_verify=false)", "site"),
+                              ("site.yml (mlops_verify=false, mlops_tls=false)", "site_plain"),
                               ("manual sequence", "manual"), ("rerun (with verify)", "rerun_verify"),
                               ("rerun (mlops_verify=false)", "rerun"))]
     print(table(["step", "time s", "ratio", "changed"], rows))
-    print("ratio: manual/site for installs (above 1: site.yml faster); rerun/first install for reruns (goal < 0.25)")
+    print("ratio: manual/site for installs (above 1: site.yml faster); TLS-off/TLS-on for mlops_tls=false;"
+          " rerun/first install for reruns (goal < 0.25)")
     for key in ("site", "rerun"):
         last = times[key]["runs"][-1]
         print("\nlast %s run: %.1fs, %d tasks run (ok=%d) taking %.1fs together; the slowest:" % (
@@ -686,7 +694,59 @@ def print_report(report):
         print("mlflow processes under load (pid, RSS MiB, command):")
         for process in mem["mlflow_processes_load"]:
             print("  %(pid)6d %(rss_mib)6d  %(command)s" % process)
+    plain = report.get("memory_plain")
+    if mem and plain:
+        print("\nTLS inside the stack: the same load on a stack with TLS and one without")
+        rows = []
+        for name, stats in (("TLS on", mem["load"]), ("TLS off", plain["load"])):
+            rows.append([name, stats["runs"], stats["runs_ok"], stats["runs_per_s"], stats["failed_requests"],
+                         stats["run_latency"]["p50_s"], stats["run_latency"]["p95_s"]])
+        print(table(["stack", "runs", "ok", "runs/s", "failed", "run p50 s", "run p95 s"], rows))
+        rows = [[key, c["idle_mib"], plain["containers"].get(key, {}).get("idle_mib"), c["load_max_mib"],
+                 plain["containers"].get(key, {}).get("load_max_mib")] for key, c in mem["containers"].items()]
+        print(table(["container", "idle on", "idle off", "load max on", "load max off"], rows))
     print("\nload average at the start %s, at the end %s" % (report["load_average_start"], report["load_average_end"]))
+
+
+def site_installs(repetition, namespaces, node, options, workdir, results, report):
+    """One repetition's site.yml installs: with verify (then its reruns, and in the
+    first repetition the memory and load), without verify, and without TLS.
+    Returns the TLS-off install's Helm values."""
+    namespace = namespaces.new("bench-site")
+    result = site(namespace, verify=True)
+    print("[%d] site.yml with verify in %s: %.1fs, changed=%d" % (
+        repetition, namespace, result["seconds"], result["changed"]), flush=True)
+    results["site_verify"].append(result)
+    for key, verify in (("rerun_verify", True), ("rerun", False)):
+        result = site(namespace, verify=verify)
+        print("[%d] rerun %s: %.1fs, changed=%d %s" % (
+            repetition, key, result["seconds"], result["changed"], result["changed_tasks"]), flush=True)
+        results[key].append(result)
+    if repetition == 0 and not options.no_memory:
+        report["memory"] = memory(namespace, node, options)
+    print("[%d] deleted %s in %.1fs" % (repetition, namespace, namespaces.delete(namespace)), flush=True)
+
+    namespace = namespaces.new("bench-site")
+    result = site(namespace, verify=False)
+    result["proven_through"] = prove(namespace, workdir)
+    print("[%d] site.yml without verify in %s: %.1fs, changed=%d" % (
+        repetition, namespace, result["seconds"], result["changed"]), flush=True)
+    results["site"].append(result)
+    print("[%d] deleted %s in %.1fs" % (repetition, namespace, namespaces.delete(namespace)), flush=True)
+
+    # The same stack without TLS inside it: what TLS costs, and
+    # the values of the manual sequence, which makes no certificates.
+    namespace = namespaces.new("bench-plain")
+    result = site(namespace, verify=False, tls=False)
+    result["proven_through"] = prove(namespace, workdir)
+    print("[%d] site.yml without TLS in %s: %.1fs, changed=%d" % (
+        repetition, namespace, result["seconds"], result["changed"]), flush=True)
+    results["site_plain"].append(result)
+    if repetition == 0 and not options.no_memory:
+        report["memory_plain"] = memory(namespace, node, options)
+    values = release_values(namespace)
+    print("[%d] deleted %s in %.1fs" % (repetition, namespace, namespaces.delete(namespace)), flush=True)
+    return values
 
 
 # --- main -------------------------------------------------------------------------
@@ -710,7 +770,7 @@ def main():
     node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout.strip()
     namespaces = Namespaces()
     workdir = tempfile.mkdtemp(prefix="mlops-stack-bench-")
-    results = dict(site_verify=[], site=[], manual=[], rerun_verify=[], rerun=[])
+    results = dict(site_verify=[], site=[], site_plain=[], manual=[], rerun_verify=[], rerun=[])
     report = dict(repeat=options.repeat, node=node, load_average_start=load_average(),
                   date=time.strftime("%Y-%m-%d %H:%M %Z"), git_commit=run(["git", "rev-parse", "HEAD"]).stdout.strip(),
                   git_dirty=bool(run(["git", "status", "--porcelain", "charts", "roles", "playbooks"]).stdout.strip()))
@@ -720,40 +780,20 @@ def main():
             order = ("site", "manual") if repetition % 2 == 0 else ("manual", "site")
             for kind in order:
                 if kind == "site":
-                    namespace = namespaces.new("bench-site")
-                    result = site(namespace, verify=True)
-                    print("[%d] site.yml with verify in %s: %.1fs, changed=%d" % (
-                        repetition, namespace, result["seconds"], result["changed"]), flush=True)
-                    results["site_verify"].append(result)
+                    plain_values = site_installs(repetition, namespaces, node, options, workdir, results, report)
                     if values is None:
-                        values = release_values(namespace)
-                        report["manual_values"] = values
-                    for key, verify in (("rerun_verify", True), ("rerun", False)):
-                        result = site(namespace, verify=verify)
-                        print("[%d] rerun %s: %.1fs, changed=%d %s" % (
-                            repetition, key, result["seconds"], result["changed"], result["changed_tasks"]), flush=True)
-                        results[key].append(result)
-                    if repetition == 0 and not options.no_memory:
-                        report["memory"] = memory(namespace, node, options)
-                    print("[%d] deleted %s in %.1fs" % (repetition, namespace, namespaces.delete(namespace)), flush=True)
-
-                    namespace = namespaces.new("bench-site")
-                    result = site(namespace, verify=False)
-                    result["proven_through"] = prove(namespace, workdir)
-                    print("[%d] site.yml without verify in %s: %.1fs, changed=%d" % (
-                        repetition, namespace, result["seconds"], result["changed"]), flush=True)
-                    results["site"].append(result)
-                else:
-                    namespace = namespaces.new("bench-manual")
-                    if values is None:
-                        raise BenchError("the manual sequence needs the values of a site.yml install first")
-                    started_at = load_average()
-                    seconds, steps = manual(namespace, values, workdir)
-                    path = prove(namespace, workdir)
-                    results["manual"].append(dict(seconds=seconds, steps=steps, load_average=started_at,
-                                                  proven_through=path))
-                    print("[%d] manual sequence in %s: %.1fs %s" % (
-                        repetition, namespace, seconds, json.dumps(steps)), flush=True)
+                        values = report["manual_values"] = plain_values
+                    continue
+                namespace = namespaces.new("bench-manual")
+                if values is None:
+                    raise BenchError("the manual sequence needs the values of a site.yml install first")
+                started_at = load_average()
+                seconds, steps = manual(namespace, values, workdir)
+                path = prove(namespace, workdir)
+                results["manual"].append(dict(seconds=seconds, steps=steps, load_average=started_at,
+                                              proven_through=path))
+                print("[%d] manual sequence in %s: %.1fs %s" % (
+                    repetition, namespace, seconds, json.dumps(steps)), flush=True)
                 print("[%d] deleted %s in %.1fs" % (repetition, namespace, namespaces.delete(namespace)), flush=True)
     finally:
         namespaces.delete_all()
@@ -766,6 +806,8 @@ def main():
     for key in ("site_verify", "site"):
         install[key]["ratio"] = spread([m / s for m, s in zip(times_of("manual"), times_of(key))])
         install[key]["changed"] = "/".join(str(r["changed"]) for r in results[key])
+    install["site_plain"]["ratio"] = spread([p / t for p, t in zip(times_of("site_plain"), times_of("site"))])
+    install["site_plain"]["changed"] = "/".join(str(r["changed"]) for r in results["site_plain"])
     install["manual"]["ratio"] = None
     for key, first in (("rerun_verify", "site_verify"), ("rerun", "site")):
         install[key]["ratio"] = spread([r / f for r, f in zip(times_of(key), times_of(first))])
