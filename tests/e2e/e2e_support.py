@@ -305,3 +305,22 @@ class Availability(threading.Thread):
         return {"duration_s": round(self.duration, 1), "polls": self.polls, "port_forward_restarts": self.restarts,
                 "longest_gap_s": {name: round(gap, 1) for name, gap in self.gaps.items()},
                 "windows_s": self.windows}
+
+
+# MLflow's sessions in PostgreSQL, and how many of them run over TLSv1.3.
+MLFLOW_SESSIONS = ("SELECT count(*), count(*) FILTER (WHERE s.ssl AND s.version = 'TLSv1.3') FROM pg_stat_ssl s"
+                   " JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'mlflow'")
+
+
+def mlflow_sessions(namespace, postgresql_release="postgresql"):
+    """(sessions MLflow holds in PostgreSQL, those encrypted with TLSv1.3), read as postgres in its pod."""
+    counted = kubectl("-n", namespace, "exec", f"{postgresql_release}-0", "-c", "postgresql", "--",
+                      "psql", "-X", "-At", "-U", "postgres", "-c", MLFLOW_SESSIONS).stdout.strip()
+    total, encrypted = (int(n) for n in counted.split("|"))
+    return total, encrypted
+
+
+def serves_tls(namespace, release):
+    """Whether the release's Service says its server speaks TLS (the charts' annotation)."""
+    service = json.loads(kubectl("-n", namespace, "get", "service", release, "-o", "json").stdout)
+    return (service["metadata"].get("annotations") or {}).get("mlops.stack/tls") == "on"

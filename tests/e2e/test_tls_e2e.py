@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from e2e_support import kubectl
+from e2e_support import kubectl, mlflow_sessions, serves_tls
 
 # Runs in the MLflow container: its mounted credentials and CA bundles.
 CLIENT = r"""
@@ -65,11 +65,6 @@ out["https_system_ca"] = fetch("https://" + minio, ssl.create_default_context())
 print(json.dumps(out))
 """
 
-# Run by the postgres user in the PostgreSQL pod: MLflow's own sessions.
-SESSIONS = ("SELECT count(*), count(*) FILTER (WHERE s.ssl AND s.version = 'TLSv1.3') FROM pg_stat_ssl s"
-            " JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'mlflow'")
-
-
 def mlflow_pod(stack):
     pods = json.loads(kubectl("-n", stack.namespace, "get", "pods", "-l",
                               f"app.kubernetes.io/name=mlflow,app.kubernetes.io/instance={stack.releases['mlflow']}",
@@ -108,9 +103,8 @@ def test_mlflow_s_own_database_sessions_are_encrypted(shared_stack):
         request.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.status == 200
-    counted = kubectl("-n", namespace, "exec", f"{releases['postgresql']}-0", "-c", "postgresql", "--",
-                      "psql", "-X", "-At", "-U", "postgres", "-c", SESSIONS).stdout.strip()
-    total, encrypted = (int(n) for n in counted.split("|"))
+    assert serves_tls(namespace, releases["postgresql"]) and serves_tls(namespace, releases["minio"])
+    total, encrypted = mlflow_sessions(namespace, releases["postgresql"])
     assert total > 0, "MLflow holds no database session"
     assert encrypted == total, f"{total - encrypted} of MLflow's {total} sessions are not on TLSv1.3"
 

@@ -16,7 +16,8 @@ galaxy.yml's version; every run, metric, artifact (sha256), model version,
 stage and alias reads back identical; the credential Secrets are unchanged
 but MLflow's S3 key pair, moved from the MinIO root login to a user of its own;
 the admin's and the user's logins work, with the user's permission still
-enforced; a second site.yml reports changed=0; /health never went unanswered
+enforced; PostgreSQL and MinIO now serve TLS and MLflow's database sessions
+use it; a second site.yml reports changed=0; /health never went unanswered
 longer than HEALTH_GAP_BOUND. The namespace is purged at the end and the
 worktree removed. No cluster is a failure, not a skip.
 
@@ -43,7 +44,9 @@ from e2e_support import (
     Stack,
     changed,
     kubectl,
+    mlflow_sessions,
     require_cluster,
+    serves_tls,
     start_port_forward,
     tool_env,
 )
@@ -351,6 +354,10 @@ def test_upgrade_from_first_release(old_checkout, old_stack):
         "a credential Secret changed in the upgrade"
     logins_after = client("logins", logins, marker, round="2")
     assert logins_after == logins_before, logins_after
+    # The old release served plain text; the upgraded one TLS, which MLflow uses.
+    assert serves_tls(NAMESPACE, "postgresql") and serves_tls(NAMESPACE, "minio")
+    total, encrypted = mlflow_sessions(NAMESPACE)
+    assert total > 0 and encrypted == total, f"{total - encrypted} of MLflow's {total} sessions are not on TLSv1.3"
 
     again = CURRENT.playbook("site.yml", "-e", "mlops_verify=false", label="current site.yml (second run)")
     assert changed(again) == 0, f"a second site.yml after the upgrade changed something:\n{again[-3000:]}"
