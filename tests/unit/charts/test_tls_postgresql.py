@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 import test_charts as charts
 from test_charts import containers, env_of, one, render, render_error
 
