@@ -68,8 +68,6 @@ def _served_serial(port, ca_file):
             return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
 
 
-
-
 @contextlib.contextmanager
 def forwarded(server):
     """A local port forwarded to the server's 5432, for one connection: kubectl

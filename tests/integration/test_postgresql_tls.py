@@ -36,8 +36,8 @@ def other_ca(tmp_path_factory):
 def new_login(server, prefix):
     login = "%s_%s" % (prefix, uuid.uuid4().hex[:6])
     with psycopg.connect(server.uri(), sslmode="verify-full", sslrootcert=server.ca_cert, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(login),
-                                                                        sql.Literal(PASSWORD)))
+        statement = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(login), sql.Literal(PASSWORD))
+        admin.execute(statement)
     return login
 
 
@@ -120,8 +120,8 @@ def _server_uri(server, tmp_path, ca_file):
 def test_mlflow_backend_uri_verifies_the_server(tls_postgres, tmp_path):
     login, uri, run = _server_uri(tls_postgres, tmp_path, tls_postgres.ca_cert)
     # (rendered by SQLAlchemy, which percent-encodes the path)
-    assert dict(sqlalchemy.engine.make_url(uri).query) == {"sslmode": "verify-full",
-                                                            "sslrootcert": tls_postgres.ca_cert}, uri
+    query = dict(sqlalchemy.engine.make_url(uri).query)
+    assert query == {"sslmode": "verify-full", "sslrootcert": tls_postgres.ca_cert}, uri
     assert PASSWORD not in uri
     with psycopg.connect(uri, passfile=str(run / "pgpass"), connect_timeout=5) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == login

@@ -182,8 +182,8 @@ class Reloader:
         self.calls = tmp_path / "calls"
         self.psql = self.bin / "psql"
         self.answer(0)
-        script = _conf(render("postgresql", dict(TLS, **{"tls.reloader.intervalSeconds": 1,
-                                                        "image.binDir": str(self.bin)})), "tls-reload.sh")
+        values = dict(TLS, **{"tls.reloader.intervalSeconds": 1, "image.binDir": str(self.bin)})
+        script = _conf(render("postgresql", values), "tls-reload.sh")
         script = script.replace(TLS_DIR, str(self.tls)).replace("/var/run/postgresql", str(self.run))
         self.script = tmp_path / "tls-reload.sh"
         self.script.write_text(script)
@@ -339,4 +339,3 @@ def test_mlflow_whole_uri_is_left_alone():
             assert "MLFLOW_DB_SSLROOTCERT" not in env_of(container)
     # The file is still there for a URI that names it.
     assert _ca_source(one(docs, "Deployment")["spec"]["template"]["spec"])
-

@@ -130,7 +130,6 @@ class TestPodSql:
         assert calls[0]["command"][:4] == ["sh", "-c", pg_pod.PASSWORD_WRAPPER, "sh"]
 
 
-
 class TestLoopbackTls:
     """A role logged in with a password goes over 127.0.0.1, which a TLS server admits by hostssl only."""
 
@@ -159,6 +158,7 @@ class TestLoopbackTls:
         runner.connection["ssl_mode"] = "verify-full"
         runner.query("SELECT 1")
         assert calls[0]["command"][0] == "psql"
+
 
 class TestPasswordWrapper:
     """The wrapper itself, run by the local sh as the pod's sh runs it."""
