@@ -20,6 +20,16 @@ def postgres(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tls_postgres():
+    """A PostgreSQL that admits TCP logins over TLS only (ca_cert verifies it)."""
+    base = tempfile.mkdtemp(prefix="mlops-stack-pg-tls-")
+    server = PostgresServer(base, tls=True).start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def minio(tmp_path_factory):
     server = MinioServer(str(tmp_path_factory.mktemp("minio"))).start()
     yield server

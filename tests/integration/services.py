@@ -68,11 +68,79 @@ def pg_bindir():
     raise RuntimeError("PostgreSQL server binaries not found: run make setup")
 
 
-class PostgresServer:
-    """A throwaway PostgreSQL cluster with SCRAM password authentication."""
+def make_certificate_authority(common_name="mlops.stack test CA"):
+    """(key, certificate) of a self-signed CA, as the collection makes one (ECDSA P-256)."""
+    import datetime
 
-    def __init__(self, base_dir):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256()))
+    return key, certificate
+
+
+def write_server_certificate(directory, authority, dns_names=("localhost",), ips=("127.0.0.1", "::1")):
+    """ca.crt, tls.crt and tls.key (0600) in directory: a server certificate signed by authority."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key, ca_certificate = authority
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
+        .issuer_name(ca_certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+    os.makedirs(directory, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(directory, "ca.crt"), "wb") as handle:
+        handle.write(ca_certificate.public_bytes(pem))
+    with open(os.path.join(directory, "tls.crt"), "wb") as handle:
+        handle.write(certificate.public_bytes(pem))
+    fd = os.open(os.path.join(directory, "tls.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return certificate
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster with SCRAM password authentication.
+
+    With tls, the server has ssl on (TLSv1.3 at least, a certificate for
+    localhost, 127.0.0.1 and ::1 from a CA of its own: ca_cert) and admits TCP
+    logins over TLS only (hostssl), as the chart's server with tls.enabled.
+    """
+
+    def __init__(self, base_dir, tls=False):
         self.base_dir = base_dir
+        self.tls = tls
+        self.tls_dir = os.path.join(base_dir, "tls")
+        self.ca_cert = os.path.join(self.tls_dir, "ca.crt") if tls else None
         self.port = free_port()
         self.host = "127.0.0.1"
         self.user = "postgres"
@@ -110,14 +178,33 @@ class PostgresServer:
              "--pwfile", pwfile, "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **self._as_postgres())
         os.unlink(pwfile)
+        settings = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + self.base_dir,
+                    "-c", "fsync=off", "-c", "max_connections=100"]
+        if self.tls:
+            settings += self._tls_settings()
         log = open(self.log, "w")
         self.process = subprocess.Popen(
-            [os.path.join(self.bindir, "postgres"), "-D", self.data, "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + self.base_dir,
-             "-c", "fsync=off", "-c", "max_connections=100"],
+            [os.path.join(self.bindir, "postgres"), "-D", self.data, "-p", str(self.port)] + settings,
             stdout=log, stderr=subprocess.STDOUT, **self._as_postgres())
         wait_for(self._ready, "PostgreSQL", process=self.process, log=self.log)
         return self
+
+    def _tls_settings(self):
+        """Certificates, hostssl rules and the ssl settings of a TLS-only server."""
+        write_server_certificate(self.tls_dir, make_certificate_authority())
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            for name in ("", "ca.crt", "tls.crt", "tls.key"):
+                os.chown(os.path.join(self.tls_dir, name), entry.pw_uid, entry.pw_gid)
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as handle:
+            rules = handle.read().splitlines()
+        with open(hba, "w") as handle:
+            for rule in rules:
+                handle.write(("hostssl" + rule[4:] if rule.startswith("host ") else rule) + "\n")
+        return ["-c", "ssl=on", "-c", "ssl_cert_file=" + os.path.join(self.tls_dir, "tls.crt"),
+                "-c", "ssl_key_file=" + os.path.join(self.tls_dir, "tls.key"),
+                "-c", "ssl_min_protocol_version=TLSv1.3"]
 
     def _ready(self):
         return subprocess.run(
@@ -130,6 +217,9 @@ class PostgresServer:
 
     def connection_args(self):
         """Module options for connecting as the superuser."""
+        if self.tls:
+            return dict(login_host=self.host, login_port=self.port, login_user=self.user,
+                        login_password=self.password, ssl_mode="verify-full", ca_cert=self.ca_cert)
         return dict(login_host=self.host, login_port=self.port, login_user=self.user,
                     login_password=self.password, ssl_mode="disable")
 

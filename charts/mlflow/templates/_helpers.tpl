@@ -152,6 +152,10 @@ turns the parts into MLFLOW_BACKEND_STORE_URI.
   value: {{ $b.database | quote }}
 - name: MLFLOW_DB_SSLMODE
   value: {{ $b.sslMode | quote }}
+{{- if $b.tls.caConfigMap }}
+- name: MLFLOW_DB_SSLROOTCERT
+  value: /run/secrets/mlflow/tls/database-ca.crt
+{{- end }}
 {{- end }}
 - name: HOME
   value: /tmp
@@ -184,6 +188,13 @@ by every process it starts. Readable by the pod's fsGroup only.
             - key: {{ $b.passwordKey }}
               path: database/password
             {{- end }}
+      {{- with $b.tls.caConfigMap }}
+      - configMap:
+          name: {{ . }}
+          items:
+            - key: {{ $b.tls.caKey }}
+              path: tls/database-ca.crt
+      {{- end }}
       {{- if .s3 }}
       - secret:
           name: {{ include "mlflow.s3SecretName" $root }}

@@ -21,10 +21,14 @@ def backend_uri():
     if os.path.exists(os.path.join(CREDENTIALS, "database/uri")):
         return credential("database/uri").strip()
     e = os.environ
-    return "postgresql://%s:%s@%s:%s/%s?sslmode=%s" % (
+    uri = "postgresql://%s:%s@%s:%s/%s?sslmode=%s" % (
         quote(credential("database/username"), safe=""), quote(credential("database/password"), safe=""),
         e["MLFLOW_DB_HOST"], e["MLFLOW_DB_PORT"], quote(e["MLFLOW_DB_NAME"], safe=""),
         e["MLFLOW_DB_SSLMODE"])
+    # SQLAlchemy hands query keys to the driver and the driver to libpq.
+    if e.get("MLFLOW_DB_SSLROOTCERT"):
+        uri += "&sslrootcert=" + quote(e["MLFLOW_DB_SSLROOTCERT"], safe="/")
+    return uri
 {{- end -}}
 
 {{/*

@@ -104,3 +104,20 @@ storageClassName: {{ .Values.persistence.storageClass | quote }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Where the TLS Secret is mounted (tls.crt, tls.key, ca.crt). */}}
+{{- define "postgresql.tlsDir" -}}
+/etc/postgresql-tls
+{{- end -}}
+
+{{/* The TLS Secret's name; the chart makes no certificate, so one must be named. */}}
+{{- define "postgresql.tlsSecretName" -}}
+{{- required "tls.existingSecret is required with tls.enabled: name a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt" .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/* The TLS Secret's mount, for every container that reads it. */}}
+{{- define "postgresql.tlsMount" -}}
+- name: tls
+  mountPath: {{ include "postgresql.tlsDir" . }}
+  readOnly: true
+{{- end -}}

@@ -60,7 +60,24 @@ class PodPostgres(PostgresClient):
         other._over_tcp = True
         return other
 
+    def _loopback_ssl_mode(self):
+        """PGSSLMODE of a login over the pod's loopback.
+
+        A server with TLS admits TCP logins by hostssl rules only. libpq's
+        default ("prefer") tries TLS first, so it logs in with and without
+        TLS; "require" fails on a server without TLS ("server does not support
+        SSL"), so it is used only when the connection asks for TLS, and then
+        no silent fallback to plaintext is possible. Nothing is verified: the
+        connection's ca_cert is a file on the controller, not in the pod, and
+        127.0.0.1 inside the pod is the server itself.
+        """
+        if self.connection.get("ssl_mode") in ("require", "verify-ca", "verify-full"):
+            return "require"
+        return "prefer"
+
     def _command(self, argv):
+        if self._over_tcp:
+            argv = ["env", "PGSSLMODE=%s" % self._loopback_ssl_mode()] + argv
         password = self.connection.get("login_password")
         if not password:
             return argv, None

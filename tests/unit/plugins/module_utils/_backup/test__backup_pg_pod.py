@@ -130,6 +130,36 @@ class TestPodSql:
         assert calls[0]["command"][:4] == ["sh", "-c", pg_pod.PASSWORD_WRAPPER, "sh"]
 
 
+class TestLoopbackTls:
+    """A role logged in with a password goes over 127.0.0.1, which a TLS server admits by hostssl only."""
+
+    def command(self, monkeypatch, ssl_mode):
+        runner, calls = pod(monkeypatch, [[(stream.OPCODE_BINARY, Frame(b"\x01ok\n")),
+                                           (stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        runner.connection["ssl_mode"] = ssl_mode
+        runner.login_as("restorer", "pw").query("SELECT 1")
+        command = calls[0]["command"]
+        assert command[:4] == ["sh", "-c", pg_pod.PASSWORD_WRAPPER, "sh"]
+        assert command[6:8] == ["psql", "-X"] and command[command.index("-h") + 1] == "127.0.0.1"
+        return command[4:6]
+
+    @pytest.mark.parametrize("ssl_mode", ["require", "verify-ca", "verify-full"])
+    def test_tls_is_required_when_the_connection_asks_for_it(self, monkeypatch, ssl_mode):
+        # Required, not verified: the CA file is the controller's, and 127.0.0.1 is the pod itself.
+        assert self.command(monkeypatch, ssl_mode) == ["env", "PGSSLMODE=require"]
+
+    @pytest.mark.parametrize("ssl_mode", [None, "disable", "allow", "prefer"])
+    def test_otherwise_tls_is_tried_first(self, monkeypatch, ssl_mode):
+        # "prefer" logs in to a server with hostssl rules and to one without TLS alike.
+        assert self.command(monkeypatch, ssl_mode) == ["env", "PGSSLMODE=prefer"]
+
+    def test_the_socket_login_sets_nothing(self, monkeypatch):
+        runner, calls = pod(monkeypatch, [[(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+        runner.connection["ssl_mode"] = "verify-full"
+        runner.query("SELECT 1")
+        assert calls[0]["command"][0] == "psql"
+
+
 class TestPasswordWrapper:
     """The wrapper itself, run by the local sh as the pod's sh runs it."""
 
