@@ -19,7 +19,12 @@ import json
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
-from ansible_collections.mlops.stack.plugins.module_utils.s3 import s3_call, s3_client, s3_connection
+from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
+    describe_tls_error,
+    s3_call,
+    s3_client,
+    s3_connection,
+)
 
 try:
     import urllib3
@@ -156,7 +161,9 @@ def _admin_reason(error):
         body = json.loads(error._body)  # pylint: disable=protected-access
         reason = ("%s %s" % (body.get("Code", ""), body.get("Message", ""))).strip()
     except (ValueError, AttributeError):
-        reason = "HTTP %s" % getattr(error, "_code", "error")
+        # Not MinIO's JSON: e.g. "Client sent an HTTP request to an HTTPS server."
+        text = (getattr(error, "_body", "") or "").strip().splitlines()
+        reason = ("HTTP %s %s" % (getattr(error, "_code", "error"), text[0][:200] if text else "")).strip()
     if _admin_code(error) in BAD_KEY:
         reason += " (check access_key and secret_key)"
     return reason
@@ -170,6 +177,9 @@ def admin_errors(action):
     except MinioAdminException as error:
         raise S3Error(_admin_reason(error), action=action, code=_admin_code(error)) from error
     except urllib3.exceptions.HTTPError as error:
+        cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+        if isinstance(cause, urllib3.exceptions.SSLError):
+            raise S3Error(describe_tls_error(cause), action=action) from error
         raise S3Error("endpoint unreachable (%s)" % error.__class__.__name__, action=action) from error
     except ValueError as error:
         raise S3Error(str(error), action=action) from error

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import re
 
 from ansible.module_utils.basic import env_fallback
 
@@ -40,6 +41,10 @@ NOT_FOUND = frozenset((
 _CREDENTIAL_ERRORS = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
 # s3_call() without missing=: a not-found answer is a failure like any other.
 RAISE = object()
+# OpenSSL's decoration of a handshake failure: "[SSL: CODE] reason (_ssl.c:1006)".
+_SSL_DECORATION = re.compile(r"^\[SSL: [A-Z_]+\] |\s*\(_ssl\.c:\d+\)$")
+# Verification failures that trusting the right CA cures (not a wrong host name).
+_UNKNOWN_ISSUER = ("unable to get local issuer certificate", "self-signed certificate", "self signed certificate")
 
 
 def s3_argument_spec():
@@ -114,6 +119,14 @@ def location_connection(params, prefix):
     return dict((key, own[key] if own[key] is not None else fallback.get(key)) for key in own)
 
 
+def describe_tls_error(error):
+    """A short reason for a failed TLS handshake, saying what to set when the CA is unknown."""
+    reason = "TLS handshake failed (%s)" % _SSL_DECORATION.sub("", str(error)).strip()
+    if any(words in reason for words in _UNKNOWN_ISSUER):
+        reason += "; set ca_bundle to the CA that signs the endpoint's certificate"
+    return reason
+
+
 def describe_client_error(error):
     """A short reason for a botocore error, without request ids or secrets."""
     if isinstance(error, botocore.exceptions.ClientError):
@@ -124,6 +137,8 @@ def describe_client_error(error):
         if code in _CREDENTIAL_ERRORS:
             reason += " (check access_key and secret_key)"
         return reason
+    if isinstance(error, botocore.exceptions.SSLError):
+        return describe_tls_error(error.kwargs.get("error", ""))
     if isinstance(error, botocore.exceptions.EndpointConnectionError):
         return "endpoint unreachable (%s)" % error.kwargs.get("endpoint_url", "")
     if isinstance(error, botocore.exceptions.NoCredentialsError):

@@ -5,6 +5,8 @@ throwaway data directory, and stops again by the PID it started.
 """
 
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import pwd
@@ -12,6 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,6 +62,105 @@ def stop_process(process, timeout=20):
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+class ThrowawayCA:
+    """A throwaway CA (ECDSA P-256) that signs loopback server certificates, as
+    the collection's CA signs the stack's: SANs localhost, 127.0.0.1 and ::1."""
+
+    NAMES = ("localhost", "127.0.0.1", "::1")
+
+    def __init__(self, common_name="mlops.stack test CA"):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        self.certificate = self._build(
+            self._name, self._key.public_key(),
+            [(x509.BasicConstraints(ca=True, path_length=0), True),
+             (x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                            crl_sign=True, encipher_only=False, decipher_only=False), True)])
+
+    def _build(self, subject, public_key, extensions):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(self._name)
+                   .public_key(public_key).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(self._key, hashes.SHA256())
+
+    @property
+    def pem(self):
+        from cryptography.hazmat.primitives import serialization
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, common_name="localhost", names=NAMES):
+        """(certificate PEM, key PEM) of a server certificate for names (DNS names or IPs)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        sans = []
+        for name in names:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                sans.append(x509.DNSName(name))
+        certificate = self._build(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), key.public_key(),
+            [(x509.BasicConstraints(ca=False, path_length=None), True),
+             (x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                            data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                            crl_sign=False, encipher_only=False, decipher_only=False), True),
+             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+             (x509.SubjectAlternativeName(sans), False)])
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+    def write(self, path):
+        with open(path, "wb") as handle:
+            handle.write(self.pem)
+        return path
+
+    def context(self):
+        """An ssl context that trusts this CA only."""
+        return ssl.create_default_context(cadata=self.pem.decode())
+
+
+def write_secret_volume(directory, files):
+    """Lay files ({relative path: bytes}) out as the kubelet lays out a Secret
+    volume: a timestamped directory, "..data" pointing at it, and one symlink per
+    top-level name through "..data". Calling it again swaps "..data" atomically,
+    as a Secret update does."""
+    os.makedirs(directory, exist_ok=True)
+    stamp = "..%s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y_%m_%d_%H_%M_%S.%f")
+    for relative, content in files.items():
+        path = os.path.join(directory, stamp, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        os.chmod(path, 0o440)
+    data = os.path.join(directory, "..data")
+    old = os.readlink(data) if os.path.islink(data) else None
+    os.symlink(stamp, data + "_tmp")
+    os.rename(data + "_tmp", data)
+    for top in {relative.split("/")[0] for relative in files}:
+        link = os.path.join(directory, top)
+        if not os.path.islink(link):
+            os.symlink(os.path.join("..data", top), link)
+    if old:
+        shutil.rmtree(os.path.join(directory, old))
 
 
 def pg_bindir():
@@ -228,9 +330,15 @@ class PostgresServer:
 
 
 class MinioServer:
-    """A throwaway single-drive MinIO server."""
+    """A throwaway single-drive MinIO server.
 
-    def __init__(self, base_dir):
+    With tls, it serves HTTPS only, from a --certs-dir laid out as the chart
+    mounts its Secret (public.crt, private.key, CAs/ca.crt behind "..data"),
+    signed by its own ThrowawayCA (ca_bundle is that CA's file); with console, the
+    console runs with MINIO_SERVER_URL as the chart sets it.
+    """
+
+    def __init__(self, base_dir, tls=False, console=False):
         self.base_dir = base_dir
         self.port = free_port()
         self.console_port = free_port()
@@ -239,10 +347,32 @@ class MinioServer:
         self.data = os.path.join(base_dir, "minio-data")
         self.log = os.path.join(base_dir, "minio.log")
         self.process = None
+        self.console = console
+        self.ca = ThrowawayCA() if tls else None
+        self.certs_dir = os.path.join(base_dir, "certs")
+        self.ca_bundle = self.ca.write(os.path.join(base_dir, "ca.crt")) if tls else None
+
+    @property
+    def scheme(self):
+        return "https" if self.ca else "http"
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    @property
+    def console_url(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.console_port)
+
+    def ssl_context(self):
+        return self.ca.context() if self.ca else None
+
+    def install_certificate(self):
+        """Write a new server certificate into certs_dir, as a Secret update would; returns its PEM."""
+        certificate, key = self.ca.issue()
+        write_secret_volume(self.certs_dir, {"public.crt": certificate, "private.key": key,
+                                             "CAs/ca.crt": self.ca.pem})
+        return certificate
 
     def start(self):
         binary = os.path.join(TOOLS_BIN, "minio")
@@ -250,18 +380,31 @@ class MinioServer:
             raise RuntimeError("minio binary not found in %s: run make setup" % TOOLS_BIN)
         os.makedirs(self.data, exist_ok=True)
         env = dict(os.environ, MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
-                   MINIO_BROWSER="off", MINIO_UPDATE="off")
+                   MINIO_BROWSER="on" if self.console else "off", MINIO_UPDATE="off")
+        if self.ca:
+            self.install_certificate()
+            if self.console:
+                env["MINIO_SERVER_URL"] = "https://localhost:%d" % self.port
         log = open(self.log, "w")
         self.process = subprocess.Popen(
             [binary, "server", self.data, "--address", "127.0.0.1:%d" % self.port,
-             "--console-address", "127.0.0.1:%d" % self.console_port, "--quiet"],
+             "--console-address", "127.0.0.1:%d" % self.console_port, "--certs-dir", self.certs_dir,
+             "--quiet"],
             stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_for(lambda: urllib.request.urlopen(self.endpoint + "/minio/health/ready", timeout=2).status == 200,
+        wait_for(lambda: urllib.request.urlopen(self.endpoint + "/minio/health/ready", timeout=2,
+                                                context=self.ssl_context()).status == 200,
                  "MinIO", process=self.process, log=self.log)
+        if self.console:
+            # The console starts listening after the API is ready.
+            wait_for(lambda: socket.create_connection(("127.0.0.1", self.console_port), timeout=2).close() is None,
+                     "MinIO console", process=self.process, log=self.log)
         return self
 
     def connection_args(self):
-        return dict(endpoint_url=self.endpoint, access_key=self.access_key, secret_key=self.secret_key)
+        args = dict(endpoint_url=self.endpoint, access_key=self.access_key, secret_key=self.secret_key)
+        if self.ca_bundle:
+            args["ca_bundle"] = self.ca_bundle
+        return args
 
     def client(self):
         import boto3
@@ -269,7 +412,7 @@ class MinioServer:
         return boto3.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key, region_name="us-east-1",
-            config=botocore.config.Config(s3={"addressing_style": "path"}))
+            verify=self.ca_bundle, config=botocore.config.Config(s3={"addressing_style": "path"}))
 
     def stop(self):
         stop_process(self.process)

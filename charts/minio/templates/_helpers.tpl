@@ -97,10 +97,20 @@ address each other through the headless Service's stable pod names.
 {{- $drives = printf "/data{0...%d}" (sub (int .Values.drivesPerNode) 1) -}}
 {{- end -}}
 {{- if eq .Values.mode "distributed" -}}
-{{- printf "http://%s-{0...%d}.%s.%s.svc.%s%s" (include "minio.fullname" .) (sub (int .Values.replicaCount) 1) (include "minio.headlessName" .) .Release.Namespace .Values.clusterDomain $drives -}}
+{{- printf "%s://%s-{0...%d}.%s.%s.svc.%s%s" (include "minio.scheme" .) (include "minio.fullname" .) (sub (int .Values.replicaCount) 1) (include "minio.headlessName" .) .Release.Namespace .Values.clusterDomain $drives -}}
 {{- else -}}
 {{- $drives -}}
 {{- end -}}
+{{- end -}}
+
+{{/* URL scheme of the API, the console and the peers. */}}
+{{- define "minio.scheme" -}}
+{{- ternary "https" "http" .Values.tls.enabled -}}
+{{- end -}}
+
+{{/* The TLS Secret; rendering fails when TLS is on without one. */}}
+{{- define "minio.tlsSecretName" -}}
+{{- required "tls.existingSecret is required with tls.enabled: a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt" .Values.tls.existingSecret -}}
 {{- end -}}
 
 {{- define "minio.imagePullSecrets" -}}

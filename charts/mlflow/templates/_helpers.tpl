@@ -203,6 +203,13 @@ by every process it starts. Readable by the pod's fsGroup only.
               path: s3/access-key-id
             - key: {{ $root.Values.artifacts.s3.secretAccessKeyKey }}
               path: s3/secret-access-key
+      {{- with $root.Values.artifacts.s3.caConfigMap }}
+      - configMap:
+          name: {{ . }}
+          items:
+            - key: {{ $root.Values.artifacts.s3.caKey }}
+              path: tls/s3-ca.crt
+      {{- end }}
       {{- end }}
       {{- if and .auth $root.Values.auth.enabled }}
       - secret:

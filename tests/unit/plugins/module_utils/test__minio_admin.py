@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.mlops.stack.plugins.module_utils import _minio_admin
-from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
+from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
 
 DOCUMENT = {"Statement": [
     {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::b/*"},
@@ -68,3 +68,37 @@ def test_plan_policy():
     assert _minio_admin.plan_policy(None, doc, "present") == ["create policy"]
     assert _minio_admin.plan_policy(doc, doc, "present") == []
     assert _minio_admin.plan_policy(doc, None, "absent") == ["delete policy"]
+
+
+@pytest.mark.parametrize("validate_certs,ca_bundle,expected", [
+    (True, None, {"cert_reqs": "CERT_REQUIRED"}),
+    (True, "/etc/mlops/ca.crt", {"cert_reqs": "CERT_REQUIRED", "ca_certs": "/etc/mlops/ca.crt"}),
+    (False, "/etc/mlops/ca.crt", {"cert_reqs": "CERT_NONE"}),
+])
+def test_admin_client_verifies_with_the_ca_bundle(validate_certs, ca_bundle, expected):
+    admin = _minio_admin.admin_client(dict(endpoint_url="https://127.0.0.1:9", access_key="a", secret_key="b",
+                                           validate_certs=validate_certs, ca_bundle=ca_bundle))
+    pool = admin._http.connection_pool_kw
+    assert {key: pool[key] for key in ("cert_reqs", "ca_certs") if key in pool} == expected
+
+
+def test_admin_errors_say_which_ca_to_set():
+    import urllib3
+
+    cause = urllib3.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                        "self-signed certificate in certificate chain (_ssl.c:1006)")
+    with pytest.raises(S3Error) as caught:
+        with _minio_admin.admin_errors("read user u"):
+            raise urllib3.exceptions.MaxRetryError(None, "/minio/admin/v3/user-info", reason=cause)
+    assert caught.value.message == (
+        "Failed to read user u: TLS handshake failed (certificate verify failed: self-signed certificate in "
+        "certificate chain); set ca_bundle to the CA that signs the endpoint's certificate")
+
+
+def test_admin_errors_keep_a_plain_text_answer():
+    from minio.error import MinioAdminException
+
+    with pytest.raises(S3Error) as caught:
+        with _minio_admin.admin_errors("read user u"):
+            raise MinioAdminException("400", "Client sent an HTTP request to an HTTPS server.\n")
+    assert caught.value.message == "Failed to read user u: HTTP 400 Client sent an HTTP request to an HTTPS server."

@@ -106,3 +106,35 @@ def test_location_options_fall_back_to_the_module_connection():
 def test_transfer_options():
     assert s3.transfer_argument_spec() == dict(multipart_threshold_mb=dict(type="int", default=64),
                                                multipart_chunk_mb=dict(type="int", default=16))
+
+
+@pytest.mark.parametrize("validate_certs,ca_bundle,verify", [
+    (True, None, True),
+    (True, "/etc/mlops/ca.crt", "/etc/mlops/ca.crt"),
+    (False, "/etc/mlops/ca.crt", False),
+    (False, None, False),
+])
+def test_client_verifies_with_the_ca_bundle(validate_certs, ca_bundle, verify):
+    client = s3.s3_client(dict(endpoint_url="https://127.0.0.1:9", access_key="a", secret_key="b",
+                               validate_certs=validate_certs, ca_bundle=ca_bundle))
+    assert client._endpoint.http_session._verify == verify
+
+
+def test_s3_errors_say_which_ca_to_set_when_the_issuer_is_unknown():
+    error = botocore.exceptions.SSLError(
+        endpoint_url="https://127.0.0.1:9000/b",
+        error="[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate "
+              "(_ssl.c:1006)")
+    with pytest.raises(S3Error) as caught:
+        with s3.s3_errors("read bucket b"):
+            raise error
+    assert caught.value.message == (
+        "Failed to read bucket b: TLS handshake failed (certificate verify failed: unable to get local issuer "
+        "certificate); set ca_bundle to the CA that signs the endpoint's certificate")
+
+
+def test_tls_errors_that_a_ca_does_not_cure_get_no_hint():
+    reason = s3.describe_tls_error("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                   "IP address mismatch, certificate is not valid for '10.0.0.1'. (_ssl.c:1006)")
+    assert reason == ("TLS handshake failed (certificate verify failed: IP address mismatch, certificate is not "
+                      "valid for '10.0.0.1'.)")
