@@ -276,6 +276,23 @@ def boolean(value):
     return None
 
 
+def hours(value):
+    if isinstance(value, bool) or not re.match(r"^\s*\d+\s*$", str(value)) or int(value) < 1:
+        return "must be a whole number of hours, at least 1"
+    return None
+
+
+def dns_names(value):
+    """DNS names for a certificate: lowercase labels, a wildcard only as the first one."""
+    if not isinstance(value, list):
+        return "must be a list of DNS names such as mlflow.example.com"
+    for name in value:
+        text = str(name)
+        if len(text) > 253 or not DNS_SUBDOMAIN.match(text[2:] if text.startswith("*.") else text):
+            return "holds %s, not a DNS name: use lowercase letters, digits, '-' and '.'" % shown(name)
+    return None
+
+
 def at_least(limit):
     def check(value):
         if int(value) < limit:
@@ -296,7 +313,7 @@ RULES = dict(
     namespace=namespace, release_name=release_name, cronjob_name=cronjob_name, resource_name=resource_name,
     quantity=quantity, resources=resources, go_duration=go_duration, duration=duration, backup_id=backup_id,
     location=location, bucket=bucket, buckets=buckets, url=url, image_ref=image_ref, image=image, cron=cron,
-    time_zone=time_zone, boolean=boolean, named_items=named_items,
+    time_zone=time_zone, boolean=boolean, named_items=named_items, hours=hours, dns_names=dns_names,
 )
 
 
@@ -348,6 +365,8 @@ for _role in ("minio", "postgresql"):
     VARIABLE_RULES.update({
         _role + "_persistence_size": "quantity",
         _role + "_mlflow_secret_name": ["optional", "resource_name"],
+        _role + "_tls_secret_name": "resource_name",
+        _role + "_tls_extra_dns_names": "dns_names",
     })
 STACK_RULES = dict(
     mlops_namespace="namespace",
@@ -356,6 +375,12 @@ STACK_RULES = dict(
     mlops_verify="boolean",
     mlops_verify_keep="boolean",
     mlops_purge="boolean",
+    mlops_tls="boolean",
+    mlops_tls_certificate_hours="hours",
+    mlops_tls_renew_before_hours="hours",
+    mlops_tls_ca_hours="hours",
+    mlops_tls_ca_secret_name="resource_name",
+    mlops_tls_trust_configmap="resource_name",
 )
 
 
@@ -392,12 +417,25 @@ NEEDED_WHEN = (
     ("mlflow_access", "endpoint", "mlflow_endpoint_url"),
 )
 
+# (variable, its default, the variable it must stay below, that one's default):
+# stack-wide settings that no role declares, with the defaults the roles'
+# vars give them when unset (tests/unit keeps the two in step).
+BELOW = (
+    ("mlops_tls_renew_before_hours", 720, "mlops_tls_certificate_hours", 2160),
+)
+
 
 def relation_problems(values, names):
-    """Lines for the variables of TOGETHER and NEEDED_WHEN among names that do not go together.
+    """Lines for the variables of TOGETHER and NEEDED_WHEN among names that do not go together, and for
+    those of BELOW that are set and not below their bound.
 
     values: the variables set (unset ones count as empty); nothing of a secret is shown."""
     lines = []
+    for variable, default, bound, bound_default in BELOW:
+        value, limit = values.get(variable, default), values.get(bound, bound_default)
+        if (variable in values or bound in values) and not (hours(value) or hours(limit)) \
+                and int(value) >= int(limit):
+            lines.append(line(variable, "must be less than %s, which is %s" % (bound, limit), value))
     for first, second in TOGETHER:
         if first in names and second in names and bool(values.get(first)) != bool(values.get(second)):
             given, missing = (first, second) if values.get(first) else (second, first)

@@ -43,7 +43,8 @@ options:
       - Variable name to rule name, or to a list of rule names applied in order.
       - Rules are V(namespace), V(release_name), V(cronjob_name), V(resource_name), V(quantity),
         V(resources), V(go_duration), V(duration), V(backup_id), V(location), V(bucket), V(buckets),
-        V(url), V(image_ref), V(image), V(cron), V(time_zone), V(min:<n>) and V(max:<n>).
+        V(url), V(image_ref), V(image), V(cron), V(time_zone), V(hours), V(dns_names), V(min:<n>) and
+        V(max:<n>).
       - V(optional) first lets an empty or null value pass.
     type: dict
   directories:
