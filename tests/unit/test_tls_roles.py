@@ -57,3 +57,17 @@ def test_the_ingress_terminates_tls_with_the_given_secret(tmp_path):
         "annotations": issuer})
     assert values == {"enabled": True, "host": "mlflow.example.com", "className": "nginx", "annotations": issuer,
                       "tls": [{"secretName": "mlflow-cert", "hosts": ["mlflow.example.com"]}]}
+
+
+SERVERS = ("{{ {'postgresql': __postgresql_chart_values.tls, 'minio': __minio_chart_values.tls} | to_json }}")
+
+
+def test_the_server_roles_mount_their_certificate_by_default(tmp_path):
+    assert _evaluate(tmp_path, ROLES, SERVERS) == {
+        "postgresql": {"enabled": True, "existingSecret": "postgresql-tls"},
+        "minio": {"enabled": True, "existingSecret": "minio-tls"},
+    }
+    assert _evaluate(tmp_path, ROLES, SERVERS, mlops_tls=False, minio_release_name="s3") == {
+        "postgresql": {"enabled": False, "existingSecret": ""},
+        "minio": {"enabled": False, "existingSecret": ""},
+    }
