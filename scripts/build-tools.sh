@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go tools the project needs (helm, minio, mc and, with "cluster",
-# the Kubernetes components, etcd, CoreDNS and kube-router) from the Go module proxy at the
+# the Kubernetes components, etcd, CoreDNS, kube-router and containerd) from the Go module proxy at the
 # versions pinned in versions.env. Each binary is cached by name and version in
 # $MLOPS_STACK_CACHE/bin, outside the repository, so a warm run only links them
 # into the project's .tools/bin.
@@ -135,10 +135,28 @@ build_kube_router() {
     "-X $m/pkg/version.Version=$v -X $m/pkg/version.BuildDate=2000-01-01T00:00:00Z"
 }
 
+# containerd and its runc shim, without the snapshotters the cluster disables
+# (up.sh's containerd.toml), so no cgo is needed.
+build_containerd() {
+  local v=$CONTAINERD_VERSION m=github.com/containerd/containerd
+  if ! cached containerd "$v" || ! cached containerd-shim-runc-v2 "$v"; then
+    log "building containerd $v (cold build: minutes on 2 cores)"
+    local dir="$cache/build/containerd-$v"
+    module_build "$dir" "module localbuild/containerd
+go 1.23
+require $m $v" "-X $m/version.Version=$v" "$v" "$m/cmd/containerd" "$m/cmd/containerd-shim-runc-v2"
+    mv "$dir/out/containerd" "$bin_cache/containerd-$v"
+    mv "$dir/out/containerd-shim-runc-v2" "$bin_cache/containerd-shim-runc-v2-$v"
+    rm -rf "$dir"
+  fi
+  link containerd "$v"
+  link containerd-shim-runc-v2 "$v"
+}
+
 case "${1:-base}" in
   base) build_base ;;
-  cluster) build_kubernetes; build_etcd; build_coredns; build_kube_router ;;
-  all) build_base; build_kubernetes; build_etcd; build_coredns; build_kube_router ;;
+  cluster) build_kubernetes; build_etcd; build_coredns; build_kube_router; build_containerd ;;
+  all) build_base; build_kubernetes; build_etcd; build_coredns; build_kube_router; build_containerd ;;
   *) echo "usage: $0 [base|cluster|all]" >&2; exit 2 ;;
 esac
 log "tools ready in $tools_bin"

@@ -40,10 +40,11 @@ chmod 0700 "$pki"
 
 # --- tools -----------------------------------------------------------------
 "$repo/scripts/build-tools.sh" cluster
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns containerd \
+  containerd-shim-runc-v2; do
   [ -x "$tools_bin/$b" ] || die "$tools_bin/$b is missing (scripts/build-tools.sh cluster)"
 done
-for b in containerd containerd-shim-runc-v2 runc ctr iptables conntrack socat openssl; do
+for b in runc ctr iptables conntrack socat openssl; do
   command -v "$b" >/dev/null || die "$b is missing: scripts/setup.sh --cluster installs it"
 done
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: apt-get install containernetworking-plugins"
@@ -280,7 +281,9 @@ TOML
 }
 JSON
   restart_if_changed containerd
-  start containerd containerd --config "$conf/containerd.toml"
+  # The build of scripts/build-tools.sh (versions.env says why not Debian's);
+  # its runc shim is found first on PATH.
+  start containerd "$tools_bin/containerd" --config "$conf/containerd.toml"
   wait_for containerd 60 "$logs/containerd.log" ctr -a "$sock" version
 }
 
