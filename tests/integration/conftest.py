@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from services import MinioServer, MlflowServer, PostgresServer
+from services import MinioServer, MlflowServer, PostgresServer, running_postgres
 
 
 @pytest.fixture(scope="session")
@@ -22,11 +22,8 @@ def postgres(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tls_postgres():
     """A PostgreSQL that admits TCP logins over TLS only (ca_cert verifies it)."""
-    base = tempfile.mkdtemp(prefix="mlops-stack-pg-tls-")
-    server = PostgresServer(base, tls=True).start()
-    yield server
-    server.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with running_postgres("mlops-stack-pg-tls-", tls=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -243,6 +243,7 @@ class PostgresServer:
         self.tls = tls
         self.tls_dir = os.path.join(base_dir, "tls")
         self.ca_cert = os.path.join(self.tls_dir, "ca.crt") if tls else None
+        self.authority = None
         self.port = free_port()
         self.host = "127.0.0.1"
         self.user = "postgres"
@@ -291,13 +292,19 @@ class PostgresServer:
         wait_for(self._ready, "PostgreSQL", process=self.process, log=self.log)
         return self
 
-    def _tls_settings(self):
-        """Certificates, hostssl rules and the ssl settings of a TLS-only server."""
-        write_server_certificate(self.tls_dir, make_certificate_authority())
+    def write_certificate(self):
+        """A new server certificate from the server's CA into tls_dir (read at start or on a reload)."""
+        certificate = write_server_certificate(self.tls_dir, self.authority)
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
             for name in ("", "ca.crt", "tls.crt", "tls.key"):
                 os.chown(os.path.join(self.tls_dir, name), entry.pw_uid, entry.pw_gid)
+        return certificate
+
+    def _tls_settings(self):
+        """Certificates, hostssl rules and the ssl settings of a TLS-only server."""
+        self.authority = make_certificate_authority()
+        self.write_certificate()
         hba = os.path.join(self.data, "pg_hba.conf")
         with open(hba) as handle:
             rules = handle.read().splitlines()
@@ -327,6 +334,20 @@ class PostgresServer:
 
     def stop(self):
         stop_process(self.process)
+
+
+@contextlib.contextmanager
+def running_postgres(prefix, **options):
+    """A started PostgresServer, stopped and removed afterwards. Not under
+    pytest's private tmp: the server runs as the postgres user, which must be
+    able to reach its data directory."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    server = PostgresServer(base, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 class MinioServer:

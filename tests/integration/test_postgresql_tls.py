@@ -4,17 +4,21 @@ backend URI verify it against the CA (verify-full), plaintext is refused, a
 wrong CA fails, and the pod's loopback login (backup and restore) passes.
 """
 import os
+import socket
+import ssl
 import subprocess
 import sys
+import time
 import uuid
 
 import psycopg
 import pytest
 import sqlalchemy
+from cryptography import x509
 from psycopg import sql
 from test_mlflow_credentials import rendered_program, write_credentials
 
-from services import make_certificate_authority, run_module, write_server_certificate
+from services import make_certificate_authority, run_module, running_postgres, write_server_certificate
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".tools", "collections")
 if os.path.abspath(COLLECTIONS) not in [os.path.abspath(p) for p in sys.path]:
@@ -174,3 +178,46 @@ def test_pod_loopback_login_without_tls_on_the_server(postgres):
     _login, done = _pod_login(postgres, "verify-full")
     assert done.returncode != 0
     assert b"server does not support SSL, but SSL was required" in done.stderr
+
+
+
+# --- reload (what the chart's tls-reload sidecar asks for) ------------------------------
+
+def served_serial(server):
+    """Serial of the certificate the server presents (SSLRequest, then TLS, as libpq starts)."""
+    context = ssl.create_default_context(cafile=server.ca_cert)
+    with socket.create_connection((server.host, server.port), timeout=5) as raw:
+        raw.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
+        assert raw.recv(1) == b"S"
+        with context.wrap_socket(raw, server_hostname=server.host) as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def reload_conf(server):
+    with psycopg.connect(server.uri(), sslmode="verify-full", sslrootcert=server.ca_cert, autocommit=True) as conn:
+        assert conn.execute("SELECT pg_reload_conf()").fetchone()[0] is True
+
+
+@pytest.fixture
+def own_tls_postgres():
+    with running_postgres("mlops-stack-pg-tls-reload-", tls=True) as server:
+        yield server
+
+
+def test_a_reload_serves_a_new_certificate_and_keeps_it_over_a_broken_one(own_tls_postgres):
+    server = own_tls_postgres
+    first = served_serial(server)
+    renewed = server.write_certificate()
+    assert served_serial(server) == first, "served before the reload"
+    reload_conf(server)
+    assert served_serial(server) == renewed.serial_number
+    # A broken key on reload: an error in the log, the loaded pair stays in service.
+    with open(os.path.join(server.tls_dir, "tls.key"), "w") as handle:
+        handle.write("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    reload_conf(server)
+    time.sleep(1)
+    assert served_serial(server) == renewed.serial_number
+    with psycopg.connect(server.uri(), sslmode="verify-full", sslrootcert=server.ca_cert) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0] is True
+    with open(server.log) as handle:
+        assert "could not load private key file" in handle.read()
