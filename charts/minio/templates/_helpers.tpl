@@ -110,7 +110,7 @@ address each other through the headless Service's stable pod names.
 
 {{/* The TLS Secret; rendering fails when TLS is on without one. */}}
 {{- define "minio.tlsSecretName" -}}
-{{- required "tls.existingSecret is required with tls.enabled: a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt" .Values.tls.existingSecret -}}
+{{- required "tls.existingSecret is required with tls.enabled: name a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt" .Values.tls.existingSecret -}}
 {{- end -}}
 
 {{- define "minio.imagePullSecrets" -}}
