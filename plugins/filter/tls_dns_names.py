@@ -14,8 +14,8 @@ short_description: The DNS names a server certificate of a stack release must ho
 version_added: 0.3.0
 description:
   - The names a client inside or outside the cluster dials a release of the collection's charts by, for the
-    subject alternative names of its server certificate; the first is the Service's full name, which is
-    also the certificate's common name.
+    subject alternative names of its server certificate; the first is the Service's full name, which the
+    roles also make the certificate's common name when it fits in the 64 characters X.509 allows.
   - The Service in all its spellings (C(<release>), C(.<namespace>), C(.<namespace>.svc),
     C(.<namespace>.svc.<domain>)), the headless Service C(<release>-headless.<namespace>.svc.<domain>),
     each pod of the StatefulSet through it (C(<release>-<i>.<release>-headless...)), which distributed

@@ -91,7 +91,8 @@ def deploy(kubeconfig, tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(kubeconfig):
     """A namespace the roles create on the first run, deleted afterwards."""
-    kube = Kubectl(kubeconfig, f"tls-{uuid.uuid4().hex[:8]}")
+    # Long enough that the Services' full names exceed the 64 characters X.509 allows a common name.
+    kube = Kubectl(kubeconfig, f"tls-certificates-in-a-long-namespace-{uuid.uuid4().hex[:8]}")
     yield kube
     kube.run("delete", "namespace", kube.namespace, "--wait=false", check=False, namespaced=False)
 
@@ -147,7 +148,8 @@ def _check_leaf(kube, release, ca, hours):
     expected = tls_dns_names(release, kube.namespace, replicas=MINIO_REPLICAS if release == "minio" else 1)
     assert names.get_values_for_type(x509.DNSName) == expected
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
-    assert leaf.subject.rfc4514_string() == f"CN={release}.{kube.namespace}.svc.cluster.local"
+    full_name = f"{release}.{kube.namespace}.svc.cluster.local"
+    assert leaf.subject.rfc4514_string() == "CN=" + (full_name if len(full_name) <= 64 else release)
     assert leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.SERVER_AUTH])
     assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -202,6 +204,19 @@ def test_a_certificate_within_renew_before_is_signed_again_by_the_same_ca(deploy
     assert all(fact["renewed"] for fact in facts.values())
     code, output, changed, _messages, _facts = deploy(stack.namespace, *settings)
     assert (code, changed) == (0, 0), output
+
+
+def test_a_lost_ca_is_made_again_and_every_certificate_signed_by_it(deploy, stack):
+    lost = _decoded(stack, "secret", CA)["tls.crt"]
+    stack.run("delete", "secret", CA)
+    code, output, changed, _messages, facts = deploy(stack.namespace)
+    assert code == 0, output
+    ca = _check_ca(stack)
+    assert ca.public_bytes(serialization.Encoding.PEM) != lost
+    # Not due (signed for 4000 hours above), but signed by a CA that is gone.
+    for release in LEAVES:
+        _check_leaf(stack, release, ca, 2160)
+    assert all(fact["renewed"] for fact in facts.values())
 
 
 def test_tls_off_leaves_the_certificates_alone(deploy, stack):
