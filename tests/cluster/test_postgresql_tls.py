@@ -210,4 +210,7 @@ def test_a_renewed_certificate_is_served_without_a_restart(kube, server):
         "postgresql": 0, "tls-reload": 0}
     logs = kube.run("logs", server["pod"], "-c", "tls-reload").stdout
     assert logs.count("tls-reload: PostgreSQL reloaded its configuration") >= 2, logs
-    print("renewed certificate served %.0f s after the Secret changed" % elapsed)
+    server_log = kube.run("logs", server["pod"], "-c", "postgresql").stdout
+    assert "received SIGHUP, reloading configuration files" in server_log
+    print("renewed certificate served %.0f s after the Secret changed; reloader: %s"
+          % (elapsed, [line for line in logs.splitlines() if line.startswith("tls-reload:")]))

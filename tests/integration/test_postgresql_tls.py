@@ -180,7 +180,6 @@ def test_pod_loopback_login_without_tls_on_the_server(postgres):
     assert b"server does not support SSL, but SSL was required" in done.stderr
 
 
-
 # --- reload (what the chart's tls-reload sidecar asks for) ------------------------------
 
 def served_serial(server):
