@@ -171,63 +171,25 @@ def pg_bindir():
 
 
 def make_certificate_authority(common_name="mlops.stack test CA"):
-    """(key, certificate) of a self-signed CA, as the collection makes one (ECDSA P-256)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .sign(key, hashes.SHA256()))
-    return key, certificate
+    """A throwaway CA, as the collection makes one (ECDSA P-256)."""
+    return ThrowawayCA(common_name)
 
 
 def write_server_certificate(directory, authority, dns_names=("localhost",), ips=("127.0.0.1", "::1")):
-    """ca.crt, tls.crt and tls.key (0600) in directory: a server certificate signed by authority."""
-    import datetime
-    import ipaddress
-
+    """ca.crt, tls.crt and tls.key (0600) in directory: a server certificate
+    signed by authority (a ThrowawayCA); returns the certificate."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    ca_key, ca_certificate = authority
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
-        .issuer_name(ca_certificate.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256()))
+    certificate, key = authority.issue(dns_names[0], tuple(dns_names) + tuple(ips))
     os.makedirs(directory, exist_ok=True)
-    pem = serialization.Encoding.PEM
     with open(os.path.join(directory, "ca.crt"), "wb") as handle:
-        handle.write(ca_certificate.public_bytes(pem))
+        handle.write(authority.pem)
     with open(os.path.join(directory, "tls.crt"), "wb") as handle:
-        handle.write(certificate.public_bytes(pem))
+        handle.write(certificate)
     fd = os.open(os.path.join(directory, "tls.key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return certificate
+        handle.write(key)
+    return x509.load_pem_x509_certificate(certificate)
 
 
 class PostgresServer:
