@@ -48,6 +48,7 @@ def port_forward(kube, remote_port):
         port = sock.getsockname()[1]
     proc = subprocess.Popen(kube.cmd("port-forward", "pod/minio-0", "%d:%d" % (port, remote_port)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def listening():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()

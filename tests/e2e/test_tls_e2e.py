@@ -65,6 +65,7 @@ out["https_system_ca"] = fetch("https://" + minio, ssl.create_default_context())
 print(json.dumps(out))
 """
 
+
 def mlflow_pod(stack):
     pods = json.loads(kubectl("-n", stack.namespace, "get", "pods", "-l",
                               f"app.kubernetes.io/name=mlflow,app.kubernetes.io/instance={stack.releases['mlflow']}",
