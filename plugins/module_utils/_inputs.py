@@ -276,6 +276,11 @@ def boolean(value):
     return None
 
 
+def switched_on(value):
+    """True for a true boolean value; anything else, also a bad one (its own rule refuses it), is off."""
+    return value is not None and boolean(value) is None and convert_bool.boolean(value, strict=True)
+
+
 def hours(value):
     if isinstance(value, bool) or not re.match(r"^\s*\d+\s*$", str(value)) or int(value) < 1:
         return "must be a whole number of hours, at least 1"
@@ -417,6 +422,11 @@ NEEDED_WHEN = (
     ("mlflow_access", "endpoint", "mlflow_endpoint_url"),
 )
 
+# (dictionary variable, its switch key, the key the switch needs when on).
+NEEDED_IN = (
+    ("mlflow_ingress", "enabled", "host"),
+)
+
 # (variable, its default, the variable it must stay below, that one's default):
 # stack-wide settings that no role declares, with the defaults the roles'
 # vars give them when unset (tests/unit keeps the two in step).
@@ -426,8 +436,8 @@ BELOW = (
 
 
 def relation_problems(values, names):
-    """Lines for the variables of TOGETHER and NEEDED_WHEN among names that do not go together, and for
-    those of BELOW that are set and not below their bound.
+    """Lines for the variables of TOGETHER, NEEDED_WHEN and NEEDED_IN among names that do not go together,
+    and for those of BELOW that are set and not below their bound.
 
     values: the variables set (unset ones count as empty); nothing of a secret is shown."""
     lines = []
@@ -443,6 +453,10 @@ def relation_problems(values, names):
     for variable, value, needed in NEEDED_WHEN:
         if variable in names and values.get(variable) == value and not values.get(needed):
             lines.append(line(needed, "must be set when %s is %s" % (variable, value), secret=True))
+    for variable, switch, needed in NEEDED_IN:
+        given = values.get(variable)
+        if variable in names and isinstance(given, dict) and switched_on(given.get(switch)) and not given.get(needed):
+            lines.append(line(variable, "%s must be set when %s is true" % (needed, switch), given))
     return lines
 
 

@@ -36,6 +36,9 @@ CASES = [
     ("site.yml", {"mlflow_image": {"repository": "mlops-stack/mlflow", "tag": "3.17 final"}},
      "mlflow_image: tag must be letters, digits, '_', '.' or '-' (at most 128) "
      '({"repository":"mlops-stack/mlflow","tag":"3.17 final"})'),
+    ("site.yml", {"mlflow_ingress": {"enabled": True}},
+     'mlflow_ingress: host must be set when enabled is true '
+     '({"annotations":{},"class_name":"","enabled":true,"host":"","tls_secret_name":""})'),
     ("site.yml", {"mlflow_backend_store_password": PASSWORD},
      "mlflow_backend_store_username: must be given together with mlflow_backend_store_password"),
     ("site.yml", {"mlflow_auth_default_permission": "WRITE"},
