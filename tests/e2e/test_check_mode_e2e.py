@@ -30,8 +30,10 @@ def test_site_check_on_a_new_namespace():
         output = stack.playbook("site.yml", "--check", label="site.yml --check (new namespace)")
         changed, failed = recap(output)
         assert failed == 0 and changed > 0, output[-3000:]
-        for secret in ("minio-auth", "mlflow-s3", "postgresql-auth", "mlflow-database", "mlflow-auth"):
+        for secret in ("minio-auth", "mlflow-s3", "postgresql-auth", "mlflow-database", "mlflow-auth",
+                       "mlops-tls-ca", "minio-tls", "postgresql-tls"):
             assert f"would create Secret {stack.namespace}/{secret}" in output, secret
+        assert f"would create ConfigMap {stack.namespace}/mlops-tls-trust" in output
         for release in ("minio", "postgresql", "mlflow"):
             assert f"would install or upgrade release {stack.namespace}/{release}" in output, release
         assert kubectl("get", "namespace", stack.namespace, check=False).returncode != 0, "check mode created it"
