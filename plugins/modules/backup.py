@@ -30,6 +30,8 @@ description:
     complete sets of this stack whose signature is valid; the newest complete set is never
     removed. Sets it cannot trust (invalid, unsigned, another stack's, dated in the future)
     are reported in RV(retention_skipped), never deleted.
+  - With O(apply_retention=false) nothing is deleted, so the destination's login needs no
+    right to delete; M(mlops.stack.backup_retention) then applies retention with a login that may.
 author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
@@ -75,6 +77,13 @@ options:
         can then be read by anyone who can read the destination).
     type: bool
     default: true
+  apply_retention:
+    description:
+      - Apply retention (O(keep_last), O(keep_within), O(incomplete_grace)) after the set is written.
+      - V(false) leaves it to M(mlops.stack.backup_retention), run with another login; the limits are
+        still checked.
+    type: bool
+    default: true
   incomplete_grace:
     description:
       - Remove sets without a manifest (interrupted runs) once they are older
@@ -100,6 +109,7 @@ notes:
 seealso:
   - module: mlops.stack.restore
   - module: mlops.stack.backup_info
+  - module: mlops.stack.backup_retention
 """
 
 EXAMPLES = r"""
@@ -130,6 +140,20 @@ EXAMPLES = r"""
     login_password: "{{ postgres_password }}"
     destination: /srv/backups/mlops
     keep_last: 10
+
+- name: Write a set with a login that cannot delete, then apply retention with one that can
+  mlops.stack.backup:
+    endpoint_url: http://127.0.0.1:9000
+    access_key: "{{ backup_user_access_key }}"
+    secret_key: "{{ backup_user_secret_key }}"
+    pod: postgresql-0
+    namespace: mlops
+    login_user: postgres
+    login_password: "{{ postgres_password }}"
+    destination: s3://mlflow-backups/mlops
+    key: "{{ backup_key }}"
+    apply_retention: false
+  register: stack_backup
 
 - name: Show what a backup would hold
   mlops.stack.backup:
@@ -247,6 +271,7 @@ OPTIONS = dict(
     keep_last=dict(type="int"),
     keep_within=dict(type="str"),
     incomplete_grace=dict(type="str", default="1d"),
+    apply_retention=dict(type="bool", default=True),
     workers=dict(type="int", default=8),
     validate_dump=dict(type="bool", default=True),
     encrypt=dict(type="bool", default=True),
