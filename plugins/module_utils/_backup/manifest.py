@@ -323,6 +323,8 @@ def _check_files(manifest, where):
                 or not isinstance(entry.get("size"), int)
                 or not SHA256_PATTERN.match(str(entry.get("sha256")))):
             raise BackupError("%s has an invalid file entry %r" % (where, entry))
+        if is_hashed_path(path):
+            entry_key(entry)
         seen.add(path)
     if manifest.get("database", {}).get("file") not in seen:
         raise BackupError("%s does not list its database dump" % where)

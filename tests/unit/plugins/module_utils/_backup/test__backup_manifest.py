@@ -250,3 +250,11 @@ class TestHashedObjectPaths:
     def test_no_key_encodes_to_the_hashed_directory(self):
         for key in ("~h/x", "~h", "%7Eh/x", "a/~h/b"):
             assert not sets.is_hashed_path(sets.object_path("mlflow", key))
+
+
+def test_a_manifest_whose_hashed_entry_names_another_key_is_refused(sample_manifest):
+    body = sample_manifest()
+    path = sets.object_path("mlflow", "k" * 2000, max_bytes=700)
+    body["files"].append(dict(path=path, size=1, sha256="2" * 64, bucket="mlflow", key="another key"))
+    with pytest.raises(BackupError, match="does not match its path"):
+        sets.parse_manifest(json.dumps(resign(body)), body["backup_id"], TRUSTED)
