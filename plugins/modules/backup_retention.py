@@ -57,7 +57,7 @@ options:
     type: str
     default: mlops
 notes:
-  - O(key) is required: a set is removed only when its signature proves it is this stack's.
+  - O(key) is required, as a set is removed only when its signature proves it is this stack's.
 seealso:
   - module: mlops.stack.backup
   - module: mlops.stack.backup_info

@@ -4,11 +4,18 @@ import os
 
 import pytest
 from conftest import KEY_TEXT  # noqa: E402 - the unit tests' backup key
-from test__backup_backup import backup_params, run, stack  # noqa: F401 - the fixture
+from test__backup_backup import backup_params, run
 
 from ansible_collections.mlops.stack.plugins.module_utils import s3
-from ansible_collections.mlops.stack.plugins.module_utils._backup import retention
+from ansible_collections.mlops.stack.plugins.module_utils._backup import database, retention
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
+
+
+@pytest.fixture
+def stack(fakes, monkeypatch):
+    """What the backups before retention read: a bucket of one object and a database."""
+    monkeypatch.setattr(s3, "s3_client", lambda connection, max_pool_connections=16: fakes.S3({"mlflow": {"a": b"a"}}))
+    monkeypatch.setattr(database, "postgres_access", lambda params: fakes.Postgres())
 
 
 def retention_params(destination, **extra):
