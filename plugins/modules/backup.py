@@ -41,6 +41,7 @@ extends_documentation_fragment:
   - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
   - mlops.stack.backup_key
+  - mlops.stack.backup_retention
   - mlops.stack.lock
 attributes:
   check_mode:
@@ -61,16 +62,6 @@ options:
     type: list
     elements: str
     default: [mlflow]
-  keep_last:
-    description:
-      - Keep at most this many complete sets (the new one included), unless
-        O(keep_within) keeps them. At least 1.
-      - With neither O(keep_last) nor O(keep_within), no complete set is removed.
-    type: int
-  keep_within:
-    description:
-      - Keep every complete set younger than this, for example V(7d), V(12h), V(30m) or V(2w).
-    type: str
   encrypt:
     description:
       - Encrypt the dump and every object with O(key). V(false) only signs the set (its files
@@ -84,12 +75,6 @@ options:
         still checked.
     type: bool
     default: true
-  incomplete_grace:
-    description:
-      - Remove sets without a manifest (interrupted runs) once they are older
-        than this. Younger ones may belong to a backup still running.
-    type: str
-    default: 1d
   workers:
     description:
       - Objects transferred in parallel.
@@ -268,9 +253,6 @@ from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDe
 
 OPTIONS = dict(
     database=dict(type="str", default="mlflow"),
-    keep_last=dict(type="int"),
-    keep_within=dict(type="str"),
-    incomplete_grace=dict(type="str", default="1d"),
     apply_retention=dict(type="bool", default=True),
     workers=dict(type="int", default=8),
     validate_dump=dict(type="bool", default=True),
@@ -279,7 +261,7 @@ OPTIONS = dict(
 )
 MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
     "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination",
-    "backup_key", "lock"))
+    "backup_key", "backup_retention", "lock"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - mlops.stack.s3_connection
   - mlops.stack.backup_location.destination
   - mlops.stack.backup_key
+  - mlops.stack.backup_retention
 attributes:
   check_mode:
     description: Reports the sets it would remove without removing any.
@@ -36,21 +37,6 @@ attributes:
     description: Removed sets are listed in RV(deleted); there is no before and after to show.
     support: none
 options:
-  keep_last:
-    description:
-      - Keep at most this many complete sets, unless O(keep_within) keeps them. At least 1.
-      - With neither O(keep_last) nor O(keep_within), no complete set is removed.
-    type: int
-  keep_within:
-    description:
-      - Keep every complete set younger than this, for example V(7d), V(12h), V(30m) or V(2w).
-    type: str
-  incomplete_grace:
-    description:
-      - Remove sets without a manifest once they are older than this; younger ones may
-        belong to a backup still running.
-    type: str
-    default: 1d
   namespace:
     description:
       - Namespace of the stack whose sets are considered (with O(stack_id)).
@@ -107,13 +93,10 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup.retention impo
 from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 
 OPTIONS = dict(
-    keep_last=dict(type="int"),
-    keep_within=dict(type="str"),
-    incomplete_grace=dict(type="str", default="1d"),
     namespace=dict(type="str", default="mlops"),
 )
 MODULE = ModuleDeclaration(run_backup_retention, "apply retention", OPTIONS, groups=(
-    "s3_connection", "backup_location.destination", "backup_key"))
+    "s3_connection", "backup_location.destination", "backup_key", "backup_retention"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -53,6 +53,12 @@ class Retention(object):
         return sets.select_for_deletion(listed, self.keep_last, self.keep_within, self.incomplete_grace), left
 
 
+def retention_argument_spec():
+    """The options of doc fragment backup_retention."""
+    return dict(keep_last=dict(type="int"), keep_within=dict(type="str"),
+                incomplete_grace=dict(type="str", default="1d"))
+
+
 def retention_of(params):
     """The Retention of keep_last, keep_within and incomplete_grace; ParameterError when they are wrong."""
     if params.get("keep_last") is not None and params["keep_last"] < 1:
