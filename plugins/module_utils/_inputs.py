@@ -356,6 +356,8 @@ VARIABLE_RULES = dict(
     minio_buckets="named_items",
     postgresql_databases="named_items",
     postgresql_roles="named_items",
+    minio_backup_secret_name=["optional", "resource_name"],
+    minio_backup_retention_secret_name=["optional", "resource_name"],
 )
 for _role in ("minio", "postgresql", "mlflow"):
     VARIABLE_RULES.update({

@@ -22,6 +22,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mlops.stack.plugins.module_utils import _lease, k8s, postgres, s3
 from ansible_collections.mlops.stack.plugins.module_utils._backup import params as backup_params
+from ansible_collections.mlops.stack.plugins.module_utils._backup import retention as backup_retention
 from ansible_collections.mlops.stack.plugins.module_utils._backup import seal
 from ansible_collections.mlops.stack.plugins.module_utils.errors import StackError
 
@@ -66,6 +67,7 @@ OPTION_GROUPS = {
     "backup_location.source": (lambda: s3.location_argument_spec("source"), _boto3),
     "s3_transfer": (s3.transfer_argument_spec, _none),
     "backup_key": (backup_params.key_argument_spec, _cryptography),
+    "backup_retention": (backup_retention.retention_argument_spec, _none),
     "lock": (_lease.lock_argument_spec, _lock),
 }
 

@@ -30,6 +30,8 @@ description:
     complete sets of this stack whose signature is valid; the newest complete set is never
     removed. Sets it cannot trust (invalid, unsigned, another stack's, dated in the future)
     are reported in RV(retention_skipped), never deleted.
+  - With O(apply_retention=false) nothing is deleted, so the destination's login needs no
+    right to delete; M(mlops.stack.backup_retention) then applies retention with a login that may.
 author:
   - mlops.stack contributors (@mlops-stack)
 extends_documentation_fragment:
@@ -39,6 +41,7 @@ extends_documentation_fragment:
   - mlops.stack.s3_transfer
   - mlops.stack.backup_location.destination
   - mlops.stack.backup_key
+  - mlops.stack.backup_retention
   - mlops.stack.lock
 attributes:
   check_mode:
@@ -59,28 +62,19 @@ options:
     type: list
     elements: str
     default: [mlflow]
-  keep_last:
-    description:
-      - Keep at most this many complete sets (the new one included), unless
-        O(keep_within) keeps them. At least 1.
-      - With neither O(keep_last) nor O(keep_within), no complete set is removed.
-    type: int
-  keep_within:
-    description:
-      - Keep every complete set younger than this, for example V(7d), V(12h), V(30m) or V(2w).
-    type: str
   encrypt:
     description:
       - Encrypt the dump and every object with O(key). V(false) only signs the set (its files
         can then be read by anyone who can read the destination).
     type: bool
     default: true
-  incomplete_grace:
+  apply_retention:
     description:
-      - Remove sets without a manifest (interrupted runs) once they are older
-        than this. Younger ones may belong to a backup still running.
-    type: str
-    default: 1d
+      - Apply retention (O(keep_last), O(keep_within), O(incomplete_grace)) after the set is written.
+      - V(false) leaves it to M(mlops.stack.backup_retention), run with another login; the limits are
+        still checked.
+    type: bool
+    default: true
   workers:
     description:
       - Objects transferred in parallel.
@@ -100,6 +94,7 @@ notes:
 seealso:
   - module: mlops.stack.restore
   - module: mlops.stack.backup_info
+  - module: mlops.stack.backup_retention
 """
 
 EXAMPLES = r"""
@@ -130,6 +125,20 @@ EXAMPLES = r"""
     login_password: "{{ postgres_password }}"
     destination: /srv/backups/mlops
     keep_last: 10
+
+- name: Write a set with a login that cannot delete, then apply retention with one that can
+  mlops.stack.backup:
+    endpoint_url: http://127.0.0.1:9000
+    access_key: "{{ backup_user_access_key }}"
+    secret_key: "{{ backup_user_secret_key }}"
+    pod: postgresql-0
+    namespace: mlops
+    login_user: postgres
+    login_password: "{{ postgres_password }}"
+    destination: s3://mlflow-backups/mlops
+    key: "{{ backup_key }}"
+    apply_retention: false
+  register: stack_backup
 
 - name: Show what a backup would hold
   mlops.stack.backup:
@@ -244,9 +253,7 @@ from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDe
 
 OPTIONS = dict(
     database=dict(type="str", default="mlflow"),
-    keep_last=dict(type="int"),
-    keep_within=dict(type="str"),
-    incomplete_grace=dict(type="str", default="1d"),
+    apply_retention=dict(type="bool", default=True),
     workers=dict(type="int", default=8),
     validate_dump=dict(type="bool", default=True),
     encrypt=dict(type="bool", default=True),
@@ -254,7 +261,7 @@ OPTIONS = dict(
 )
 MODULE = ModuleDeclaration(run_backup, "back up the stack", OPTIONS, groups=(
     "s3_connection", "postgres_connection", "postgres_client", "s3_transfer", "backup_location.destination",
-    "backup_key", "lock"))
+    "backup_key", "backup_retention", "lock"))
 argspec = MODULE.argument_spec
 
 if __name__ == "__main__":

@@ -19,13 +19,16 @@ failure, not a skip: these tests exist to prove the playbooks work on one.
 """
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 import uuid
 
 import pytest
 
-from e2e_support import BACKUP_ID, SHARED, kubectl
+from e2e_support import BACKUP_ID, SHARED, kubectl, tool_env
 
 # The session's shared stack: release names other than the defaults.
 STACK = SHARED
@@ -291,6 +294,71 @@ def test_a_backup_while_a_restore_holds_the_lock_is_refused(stack, tmp_path):
     assert not lease_holder(), "the restore left the Lease held"
 
 
+def mlflow_state():
+    """(spec replicas, ready replicas, the Deployment's and gc CronJob's restore annotation, gc suspended)."""
+    deployment = json.loads(kubectl("-n", NAMESPACE, "get", "deploy", RELEASES["mlflow"], "-o", "json").stdout)
+    gc = json.loads(kubectl("-n", NAMESPACE, "get", "cronjob", f"{RELEASES['mlflow']}-gc", "-o", "json").stdout)
+    annotation = "mlops.stack/stopped-by-restore"
+    return (deployment["spec"]["replicas"], deployment["status"].get("readyReplicas", 0),
+            (deployment["metadata"].get("annotations") or {}).get(annotation),
+            (gc["metadata"].get("annotations") or {}).get(annotation), gc["spec"].get("suspend", False))
+
+
+def test_a_restore_killed_half_way_is_brought_back_by_the_next(stack, tmp_path):
+    """restore.yml is killed (SIGKILL to its process group: no rescue, no always) once it has
+    stopped MLflow and started restoring the set; MLflow stays down, its gc suspended, the
+    Lease held by the killed run. Once that claim expired, one more restore.yml takes the
+    lock over and brings everything back: MLflow ready, gc resumed, the Lease free, and the
+    data equal to the set."""
+    # MLflow's gc CronJob (off by default), which a restore suspends and resumes.
+    gc_file = tmp_path / "gc.json"
+    gc_file.write_text(json.dumps({"mlflow_values": {"gc": {"enabled": True}}}))
+    STACK.playbook("site.yml", "-e", f"@{gc_file}", "-e", "mlops_verify=false", label="site.yml with gc")
+    marker = uuid.uuid4().hex[:8]
+    mlflow_client("seed", marker)
+    before = mlflow_client("snapshot", marker)
+    assert mlflow_state() == (1, 1, None, None, False)
+    sets = tmp_path / "sets"
+    dest = ["-e", f"mlops_backup_destination={sets}"]
+    backup_id = BACKUP_ID.search(STACK.playbook("backup.yml", *dest, label="backup.yml before the kill")).group(1)
+    # Data the set does not hold, which the restore must take away again.
+    mlflow_client("seed", marker + "-after")
+    restore = ["-e", f"mlops_restore_backup_id={backup_id}", "-e", "mlops_restore_confirm=true"]
+    # A short claim, so that the test need not wait 15 minutes for the killed run's to expire.
+    _path, cmd = STACK.command("restore.yml", *dest, *restore, "-e", "mlops_backup_lock_seconds=30")
+    killed = subprocess.Popen(cmd, cwd=STACK.checkout, env=dict(tool_env(STACK.checkout), PYTHONUNBUFFERED="1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = []
+    try:
+        for line in killed.stdout:
+            seen.append(line)
+            if "TASK [" in line and "Restore the set]" in line:
+                break
+        # The module runs (it verifies the set, then the database step): kill it there.
+        time.sleep(1.5)
+        assert killed.poll() is None, "restore.yml ended before it could be killed:\n" + "".join(seen)[-3000:]
+        os.killpg(killed.pid, signal.SIGKILL)
+    finally:
+        if killed.poll() is None:
+            os.killpg(killed.pid, signal.SIGKILL)
+        killed.communicate(timeout=60)
+    assert "Restore the set]" in "".join(seen), "".join(seen)[-3000:]
+    replicas, _ready, stopped, gc_stopped, suspended = mlflow_state()
+    assert (replicas, stopped, gc_stopped, suspended) == (0, "1", "suspended", True), mlflow_state()
+    assert lease_holder().startswith("restore/"), "the killed restore does not hold the Lease"
+
+    # The killed run's claim is no longer renewed: once it expired, the next restore takes it over.
+    time.sleep(35)
+    output = STACK.playbook("restore.yml", *dest, *restore, label="restore.yml after the kill")
+    assert f"Restored set {backup_id}" in output, output[-3000:]
+    assert "had expired" in output and "taken over" in output, output[-3000:]
+    assert mlflow_state() == (1, 1, None, None, False)
+    assert not lease_holder(), "the restore left the Lease held"
+    after = mlflow_client("snapshot", marker, label="mlflow snapshot after the resumed restore")
+    assert after["runs"] == before["runs"] and after["model"] == before["model"]
+    assert after["experiments"] == before["experiments"], "the restored stack differs from the set"
+
+
 def test_diagnose(stack):
     output = STACK.playbook("diagnose.yml", label="diagnose.yml")
     for check in ("postgresql", "experiments", "s3", "health", "pods mlflow", "bucket mlflow", "backups"):
@@ -422,13 +490,38 @@ if root.get("backup"):
         "delete_bucket": code(backup.delete_bucket, Bucket="mlflow-backups"),
     }
     admin.delete_object(Bucket=bucket, Key="e2e-artifact.txt")
+if root.get("retention"):
+    retention, prefix = client(*root["retention"]), root["prefix"]
+    admin.put_object(Bucket=bucket, Key="e2e-artifact.txt", Body=b"a")
+    for key in (prefix + "/e2e-old/manifest.json", prefix + "/e2e-old/objects/a", "other/e2e-old"):
+        admin.put_object(Bucket="mlflow-backups", Key=key, Body=b"{}")
+    result["retention"] = {
+        "list_sets": code(retention.list_objects_v2, Bucket="mlflow-backups", Prefix=prefix + "/"),
+        "read_manifest": code(retention.get_object, Bucket="mlflow-backups", Key=prefix + "/e2e-old/manifest.json"),
+        "read_set_file": code(retention.get_object, Bucket="mlflow-backups", Key=prefix + "/e2e-old/objects/a"),
+        "write_set": code(retention.put_object, Bucket="mlflow-backups", Key=prefix + "/e2e-old/b", Body=b"b"),
+        "delete_set_file": code(retention.delete_object, Bucket="mlflow-backups", Key=prefix + "/e2e-old/objects/a"),
+        "delete_manifest": code(retention.delete_object, Bucket="mlflow-backups", Key=prefix + "/e2e-old/manifest.json"),
+        "delete_elsewhere": code(retention.delete_object, Bucket="mlflow-backups", Key="other/e2e-old"),
+        "read_artifact": code(retention.get_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "list_artifacts": code(retention.list_objects_v2, Bucket=bucket),
+        "delete_artifact": code(retention.delete_object, Bucket=bucket, Key="e2e-artifact.txt"),
+        "read_other": code(retention.list_objects_v2, Bucket="e2e-other"),
+        "delete_bucket": code(retention.delete_bucket, Bucket="mlflow-backups"),
+    }
+    result["retention"]["left"] = sorted(o["Key"] for o in admin.list_objects_v2(
+        Bucket="mlflow-backups", Prefix=prefix + "/e2e-old/").get("Contents", []))
+    for key in ("other/e2e-old", prefix + "/e2e-old/objects/a", prefix + "/e2e-old/manifest.json"):
+        admin.delete_object(Bucket="mlflow-backups", Key=key)
+    admin.delete_object(Bucket=bucket, Key="e2e-artifact.txt")
 print(json.dumps(result))
 """
 
 
-def s3_probe(old=None, backup=None):
+def s3_probe(old=None, backup=None, retention=None):
     root = STACK.secret_data(f"{RELEASES['minio']}-auth")
-    login = {"root": [root["root-user"], root["root-password"]], "old": old, "backup": backup, "prefix": NAMESPACE}
+    login = {"root": [root["root-user"], root["root-password"]], "old": old, "backup": backup,
+             "retention": retention, "prefix": NAMESPACE}
     proc = kubectl("-n", NAMESPACE, "exec", "-i", f"deploy/{RELEASES['mlflow']}", "-c", "mlflow", "--",
                    "python3", "-c", S3_PROBE, "mlflow", check=False, timeout=300, stdin=json.dumps(login))
     assert proc.returncode == 0, f"S3 probe failed:\n{proc.stderr[-3000:]}"
@@ -446,20 +539,30 @@ def mlflow_s3_secret():
 
 def test_mlflow_s3_login_is_least_privilege_and_rotates(stack):
     """MLflow's pod holds a MinIO login of its own, allowed only its bucket's objects; the
-    backups' login reads them and writes sets but deletes none; mlops_rotate_credentials
-    gives MLflow a new login, rolls MLflow and removes the old one."""
+    backups' login reads them and writes sets but deletes none; retention's deletes under
+    the sets' prefix and reads nothing but manifests; mlops_rotate_credentials gives MLflow
+    a new login, rolls MLflow and removes the old one."""
     root_user = STACK.secret_data(f"{RELEASES['minio']}-auth")["root-user"]
     before = mlflow_s3_secret()
     assert before["access-key-id"] != root_user, "MLflow was handed the MinIO root login"
     denied = {"read_backups", "get_backup", "delete_backup", "put_other", "create_bucket", "delete_bucket"}
     backup = STACK.secret_data("mlops-backup-s3")
+    retention = STACK.secret_data("mlops-backup-retention-s3")
     assert backup["access-key-id"] not in (root_user, before["access-key-id"])
-    probe = s3_probe(backup=[backup["access-key-id"], backup["secret-access-key"]])
+    assert retention["access-key-id"] not in (root_user, before["access-key-id"], backup["access-key-id"])
+    probe = s3_probe(backup=[backup["access-key-id"], backup["secret-access-key"]],
+                     retention=[retention["access-key-id"], retention["secret-access-key"]])
     # The backups' own user reads the artifacts and writes sets, but deletes nothing.
     assert probe.pop("backup") == {
         "read_artifact": None, "list_artifacts": None, "write_set": None, "read_set": None,
         "delete_set": "AccessDenied", "write_elsewhere": "AccessDenied", "write_artifact": "AccessDenied",
         "delete_artifact": "AccessDenied", "delete_bucket": "AccessDenied"}
+    # Retention's lists the sets, reads their manifests and deletes under their prefix only.
+    assert probe.pop("retention") == {
+        "list_sets": None, "read_manifest": None, "read_set_file": "AccessDenied", "write_set": "AccessDenied",
+        "delete_set_file": None, "delete_manifest": None, "delete_elsewhere": "AccessDenied",
+        "read_artifact": "AccessDenied", "list_artifacts": "AccessDenied", "delete_artifact": "AccessDenied",
+        "read_other": "AccessDenied", "delete_bucket": "AccessDenied", "left": []}
     assert {k: v for k, v in probe.items() if k not in denied} == dict.fromkeys(
         ("put_own", "get_own", "list_own", "delete_own")), probe
     assert {k: probe[k] for k in denied} == dict.fromkeys(denied, "AccessDenied"), probe
@@ -493,5 +596,11 @@ def test_backup_cronjob_may_exec_only_into_postgresql(stack):
             assert answer == expected, f"exec into {names[release]}: {answer}"
         assert kubectl("-n", NAMESPACE, "auth", "can-i", "get", f"secrets/{RELEASES['mlflow']}-auth",
                        "--as", account, check=False).stdout.strip() == "no"
+        # It holds the backups' MinIO logins, never MinIO's root login.
+        for secret, expected in ((f"{RELEASES['minio']}-auth", "no"), ("mlops-backup-s3", "yes"),
+                                 ("mlops-backup-retention-s3", "yes")):
+            answer = kubectl("-n", NAMESPACE, "auth", "can-i", "get", f"secrets/{secret}", "--as", account,
+                             check=False).stdout.strip()
+            assert answer == expected, f"get secret {secret}: {answer}"
     finally:
         STACK.playbook("backup_schedule.yml", "-e", "mlops_backup_schedule_state=absent", label="schedule absent")

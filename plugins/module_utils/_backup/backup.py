@@ -7,9 +7,8 @@ Validation raises before anything is read; the plan reads the database,
 the buckets and the destination and changes nothing (check mode stops
 there); the run claims a backup id, writes the set (the dump and the object
 copies side by side, encrypted unless encrypt=false), signs its manifest
-with the backup key and applies retention, which removes only what it can
-trust: this stack's signed sets beyond the limits, and sets without a
-manifest older than the grace. Anything else is reported, never deleted.
+with the backup key and applies retention (retention.py), unless another
+step with a login of its own does (apply_retention=false).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,9 +30,9 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup.params import 
     set_key,
     this_stack,
 )
+from ansible_collections.mlops.stack.plugins.module_utils._backup.retention import apply_retention, retention_of
 from ansible_collections.mlops.stack.plugins.module_utils._backup.stores import (
     BUCKET_NAME,
-    list_sets,
     open_store,
     parse_location,
 )
@@ -44,35 +43,6 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import (
     StackError,
     failure_of,
 )
-
-
-class Retention(object):
-    """Which sets retention removes once a new set is complete."""
-
-    def __init__(self, keep_last=None, keep_within=None, incomplete_grace=None):
-        self.keep_last = keep_last
-        self.keep_within = keep_within
-        self.incomplete_grace = incomplete_grace
-
-    def review(self, store, new_id, chosen):
-        """(ids to delete, sets left alone) of store, new_id counting as its newest complete set.
-
-        ``chosen`` is the stores.Selection of this stack's trusted sets. Only
-        its complete sets count; a set without a manifest may go after the
-        grace. Invalid, unsigned, foreign and future-dated sets are never
-        deleted: they are returned, as dict(id, status, reason), to be reported.
-        """
-        listed, left = [(new_id, True)], []
-        for info, _manifest in list_sets(store, chosen):
-            if info["id"] == new_id:
-                continue
-            if info["status"] in ("complete", "incomplete"):
-                listed.append((info["id"], info["status"] == "complete"))
-            else:
-                left.append(dict(id=info["id"], status=info["status"], reason=info.get("reason")))
-        if self.keep_last is None and self.keep_within is None and self.incomplete_grace is None:
-            return [], left
-        return sets.select_for_deletion(listed, self.keep_last, self.keep_within, self.incomplete_grace), left
 
 
 class BackupPlan(object):
@@ -106,19 +76,16 @@ def run_backup(module):
     chosen = selection(dict(module.params, all_stacks=False), plan.key)
     if module.check_mode:
         # Count the set this run would add, as the real run does.
-        would_delete, left = retention.review(plan.store, sets.new_backup_id(), chosen) if reachable else ([], [])
+        would_delete, left = retention.review(plan.store, sets.new_backup_id(), chosen) \
+            if reachable and retention else ([], [])
         return dict(changed=True, backup_id=None, location=plan.store.url, plan=summary, deleted=would_delete,
                     retention_skipped=left,
                     msg="Would back up database %s (%d bytes) and %d objects (%d bytes)"
                     % (summary["database"], summary["database_size"], summary["object_count"],
                        summary["object_bytes"]))
     result = run(plan)
-    with failure_of("apply retention at %s" % plan.store.url):
-        deleted, left = retention.review(plan.store, result["backup_id"], chosen)
-        for doomed in deleted:
-            plan.store.delete_set(doomed)
-    for skipped in left:
-        module.warn("Retention left set %s alone (%s: %s)" % (skipped["id"], skipped["status"], skipped["reason"]))
+    deleted, left = apply_retention(module, retention, plan.store, result["backup_id"], chosen) \
+        if retention else ([], [])
     result.update(changed=True, deleted=deleted, retention_skipped=left, plan=summary)
     return result
 
@@ -126,21 +93,17 @@ def run_backup(module):
 # --- validate ----------------------------------------------------------------
 
 def validate(params):
-    """The retention the options ask for; ParameterError before anything is read."""
+    """The retention the options ask for (None: applied by another step); ParameterError before anything is read."""
     check_database_access(params)
     set_key(params)
-    if params.get("keep_last") is not None and params["keep_last"] < 1:
-        raise ParameterError("Invalid keep_last %r: it must be at least 1 (the newest "
-                             "complete set is always kept)" % params["keep_last"])
-    keep_within = sets.parse_duration(params["keep_within"]) if params.get("keep_within") else None
-    grace = sets.parse_duration(params["incomplete_grace"], "incomplete_grace")
+    retention = retention_of(params)
     for bucket in params["buckets"]:
         if not BUCKET_NAME.match(bucket or ""):
             raise ParameterError("Invalid bucket name %r in buckets" % bucket)
     if len(set(params["buckets"])) != len(params["buckets"]):
         raise ParameterError("buckets lists a bucket twice")
     parse_location(params["destination"])
-    return Retention(params.get("keep_last"), keep_within, grace)
+    return retention if params["apply_retention"] else None
 
 
 # --- plan --------------------------------------------------------------------

@@ -119,6 +119,13 @@ _LEAF = "~"
 _CONTINUED = "~+"
 # Bytes of one piece: room for the markers within the 255 of most filesystems.
 PIECE_BYTES = 240
+# A store may limit the length of a path (S3 keys end at 1,024 bytes, the
+# destination's prefix and the set's id included). A key whose encoding is
+# longer (a long or non-ASCII artifact name grows up to nine times once
+# percent-encoded) is then kept under the sha256 of its name, in a directory
+# no encoded segment can spell (``~h``); the manifest entry, which is signed,
+# names its bucket and key.
+_HASHED = "~h"
 
 
 def _encode_segment(segment):
@@ -143,8 +150,12 @@ def _pieces(encoded):
     return pieces
 
 
-def object_path(bucket, key):
-    """Path of an object in a set, relative to the set."""
+def _hashed_path(bucket, key):
+    return "objects/%s/%s/%s%s" % (bucket, _HASHED, hashlib.sha256(key.encode("utf-8")).hexdigest(), _LEAF)
+
+
+def object_path(bucket, key, max_bytes=None):
+    """Path of an object in a set, relative to the set, at most max_bytes long when given."""
     encoded = []
     segments = key.split("/")
     for position, segment in enumerate(segments):
@@ -152,13 +163,35 @@ def object_path(bucket, key):
         if position == len(segments) - 1:
             pieces[-1] += _LEAF
         encoded.extend(pieces)
-    return "objects/%s/%s" % (bucket, "/".join(encoded))
+    path = "objects/%s/%s" % (bucket, "/".join(encoded))
+    return path if max_bytes is None or len(path) <= max_bytes else _hashed_path(bucket, key)
+
+
+def is_hashed_path(path):
+    parts = path.split("/")
+    return len(parts) == 4 and parts[0] == "objects" and parts[2] == _HASHED
+
+
+def entry_key(entry):
+    """(bucket, key) of an object entry of a manifest.
+
+    A path named by the sha256 of its key takes the key from the entry, which
+    must hash to that path; any other path is decoded (key_from_path).
+    """
+    path = entry["path"]
+    if not is_hashed_path(path):
+        return key_from_path(path)
+    bucket, key = entry.get("bucket"), entry.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str) or _hashed_path(bucket, key) != path:
+        raise BackupError("Invalid object entry %r in manifest: its key does not match its path" % path)
+    return bucket, key
 
 
 def key_from_path(path):
-    """Inverse of object_path: (bucket, key)."""
+    """Inverse of object_path for a path that encodes its key: (bucket, key)."""
     parts = path.split("/")
-    if len(parts) < 3 or parts[0] != "objects" or not parts[-1].endswith(_LEAF) or parts[-1].endswith(_CONTINUED):
+    if (len(parts) < 3 or parts[0] != "objects" or not parts[-1].endswith(_LEAF) or parts[-1].endswith(_CONTINUED)
+            or is_hashed_path(path)):
         raise BackupError("Invalid object path %r in manifest" % path)
     segments, current = [], ""
     for part in parts[2:-1]:
@@ -290,6 +323,8 @@ def _check_files(manifest, where):
                 or not isinstance(entry.get("size"), int)
                 or not SHA256_PATTERN.match(str(entry.get("sha256")))):
             raise BackupError("%s has an invalid file entry %r" % (where, entry))
+        if is_hashed_path(path):
+            entry_key(entry)
         seen.add(path)
     if manifest.get("database", {}).get("file") not in seen:
         raise BackupError("%s does not list its database dump" % where)

@@ -24,7 +24,7 @@ import base64
 import binascii
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import key_from_path, object_path
+from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest import entry_key
 from ansible_collections.mlops.stack.plugins.module_utils._backup.streams import HashingReader, hash_stream
 from ansible_collections.mlops.stack.plugins.module_utils.errors import BackupError, S3Error
 from ansible_collections.mlops.stack.plugins.module_utils.s3 import s3_call, s3_errors
@@ -156,7 +156,7 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
 
     def copy_one(task):
         bucket, obj = task
-        path = object_path(bucket, obj["Key"])
+        path = store.object_path(bucket, obj["Key"])
         try:
             with s3_errors("copy s3://%s/%s" % (bucket, obj["Key"])):
                 if server_side:
@@ -230,7 +230,7 @@ def restore_objects(store, backup_id, entries, target_client, bucket_map, server
     ordered = sorted(entries, key=lambda entry: -entry["size"])
 
     def restore_one(entry):
-        bucket, key = key_from_path(entry["path"])
+        bucket, key = entry_key(entry)
         target = bucket_map.get(bucket, bucket)
         try:
             with s3_errors("restore s3://%s/%s" % (target, key)):

@@ -222,7 +222,7 @@ def restore_artifacts(plan):
     deleted = 0
     if params["force"]:
         for bucket in plan.buckets:
-            keep = set(sets.key_from_path(f["path"])[1] for f in entries if f.get("bucket", bucket) == bucket)
+            keep = set(key for b, key in map(sets.entry_key, entries) if b == bucket)
             deleted += objects.delete_extra_objects(plan.target_client, plan.target_bucket(bucket), keep)
     return deleted
 

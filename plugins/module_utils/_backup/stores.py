@@ -31,6 +31,7 @@ from ansible_collections.mlops.stack.plugins.module_utils._backup.manifest impor
     is_future,
     is_signed,
     iso,
+    object_path,
     parse_manifest,
     sort_ids,
     stack_of,
@@ -48,6 +49,9 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import (
 )
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# The longest an S3 key may be, and the longest set id (manifest.new_backup_id).
+S3_KEY_BYTES = 1024
+LONGEST_ID = "20261126T061500Z-99"
 # Answers of a conditional put whose key another run already wrote.
 _CLAIMED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
@@ -199,6 +203,11 @@ class DirectoryStore(object):
     def local_path(self, backup_id, relative):
         return self._path(backup_id, relative)
 
+    @staticmethod
+    def object_path(bucket, key):
+        """Where a set keeps an object: its key encoded, segments cut to fit file names."""
+        return object_path(bucket, key)
+
     def read_bytes(self, backup_id, relative):
         """The file's content, or None when it does not exist."""
         path = self._path(backup_id, relative)
@@ -302,6 +311,11 @@ class S3Store(object):
 
     def local_path(self, backup_id, relative):
         return None
+
+    def object_path(self, bucket, key):
+        """Where a set keeps an object: its key encoded while the whole S3 key fits in 1,024 bytes."""
+        room = S3_KEY_BYTES - len(self.key(LONGEST_ID, "x").encode("utf-8")) + 1
+        return object_path(bucket, key, max_bytes=room)
 
     def read_bytes(self, backup_id, relative):
         """The file's content, or None when it does not exist."""

@@ -1,9 +1,9 @@
-"""Argument specs of backup, restore and backup_info: secrets and documented options."""
+"""Argument specs of backup, restore, backup_info and backup_retention: secrets and documented options."""
 
 import pytest
 import yaml
 
-from ansible_collections.mlops.stack.plugins.modules import backup, backup_info, restore
+from ansible_collections.mlops.stack.plugins.modules import backup, backup_info, backup_retention, restore
 
 
 def is_secret(name):
@@ -11,7 +11,7 @@ def is_secret(name):
     return name.endswith(("secret_key", "password")) or name == "key"
 
 
-@pytest.mark.parametrize("module", [backup, restore, backup_info])
+@pytest.mark.parametrize("module", [backup, restore, backup_info, backup_retention])
 def test_every_secret_is_no_log(module):
     spec = module.argspec()
     secrets = [name for name in spec if is_secret(name)]
@@ -23,7 +23,8 @@ def test_every_secret_is_no_log(module):
             assert not option.get("no_log"), name
 
 
-@pytest.mark.parametrize("module,prefix", [(backup, "destination"), (restore, "source"), (backup_info, "destination")])
+@pytest.mark.parametrize("module,prefix", [(backup, "destination"), (restore, "source"), (backup_info, "destination"),
+                                           (backup_retention, "destination")])
 def test_location_options(module, prefix):
     spec = module.argspec()
     assert spec[prefix]["required"] is True
@@ -31,7 +32,7 @@ def test_location_options(module, prefix):
         assert "default" not in spec["%s_%s" % (prefix, key)]
 
 
-@pytest.mark.parametrize("module", [backup, restore, backup_info])
+@pytest.mark.parametrize("module", [backup, restore, backup_info, backup_retention])
 def test_docs_parse_and_name_own_options(module):
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert doc["attributes"]["check_mode"]["support"] == "full"

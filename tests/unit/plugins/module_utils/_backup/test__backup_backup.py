@@ -16,7 +16,7 @@ OBJECTS = {"1/a/artifacts/model.pkl": b"model", "1/a/meta.yaml": b"meta: 1\n"}
 
 def backup_params(destination, **extra):
     params = dict(database="mlflow", buckets=["mlflow"], keep_last=None, keep_within=None, incomplete_grace="1d",
-                  workers=2, multipart_threshold_mb=64, multipart_chunk_mb=16, validate_dump=True,
+                  apply_retention=True, workers=2, multipart_threshold_mb=64, multipart_chunk_mb=16, validate_dump=True,
                   destination=destination, pod=None, pg_bindir=None, key=KEY_TEXT, stack_id="unit-stack",
                   namespace="mlops", encrypt=False)
     params.update(dict((key, None) for key in s3.s3_argument_spec()))

@@ -219,3 +219,42 @@ class TestRetention:
         a, b, c = ids(48, 2, 1)
         listed = [(a, False), (b, False), (c, True)]
         assert sets.select_for_deletion(listed, incomplete_grace=86400, now=NOW) == [a]
+
+
+class TestHashedObjectPaths:
+    """A key too long for the store's paths (S3: 1,024 bytes a key) is kept under its sha256."""
+
+    LONG = "/".join(["ü" * 120] * 4) + "/" + "m" * 36  # 1,000 bytes, 6,000 once percent-encoded
+
+    def test_a_long_key_is_hashed_and_read_back_from_its_entry(self):
+        path = sets.object_path("mlflow", self.LONG, max_bytes=700)
+        assert len(path) <= 700 and sets.is_hashed_path(path)
+        assert sets.entry_key(dict(path=path, bucket="mlflow", key=self.LONG)) == ("mlflow", self.LONG)
+
+    def test_a_key_that_fits_keeps_its_encoding(self):
+        path = sets.object_path("mlflow", "1/abc/model.pkl", max_bytes=700)
+        assert path == sets.object_path("mlflow", "1/abc/model.pkl") and not sets.is_hashed_path(path)
+        assert sets.entry_key(dict(path=path)) == ("mlflow", "1/abc/model.pkl")
+
+    @pytest.mark.parametrize("entry", [
+        dict(bucket="mlflow", key="another key"), dict(bucket="other", key=LONG), dict(bucket="mlflow"), dict()])
+    def test_an_entry_whose_key_does_not_hash_to_its_path_is_refused(self, entry):
+        path = sets.object_path("mlflow", self.LONG, max_bytes=700)
+        with pytest.raises(BackupError, match="does not match its path"):
+            sets.entry_key(dict(entry, path=path))
+
+    def test_a_hashed_path_never_decodes_as_a_key(self):
+        with pytest.raises(BackupError, match="Invalid object path"):
+            sets.key_from_path(sets.object_path("mlflow", self.LONG, max_bytes=700))
+
+    def test_no_key_encodes_to_the_hashed_directory(self):
+        for key in ("~h/x", "~h", "%7Eh/x", "a/~h/b"):
+            assert not sets.is_hashed_path(sets.object_path("mlflow", key))
+
+
+def test_a_manifest_whose_hashed_entry_names_another_key_is_refused(sample_manifest):
+    body = sample_manifest()
+    path = sets.object_path("mlflow", "k" * 2000, max_bytes=700)
+    body["files"].append(dict(path=path, size=1, sha256="2" * 64, bucket="mlflow", key="another key"))
+    with pytest.raises(BackupError, match="does not match its path"):
+        sets.parse_manifest(json.dumps(resign(body)), body["backup_id"], TRUSTED)

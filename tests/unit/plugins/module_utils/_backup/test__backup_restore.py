@@ -28,6 +28,7 @@ def written(fakes, monkeypatch, tmp_path):
     monkeypatch.setattr(database, "postgres_access", lambda params: fakes.Postgres())
     params = connection_params("destination")
     params.update(database="mlflow", buckets=["mlflow"], keep_last=None, keep_within=None, incomplete_grace="1d",
+                  apply_retention=True,
                   validate_dump=True, destination=str(tmp_path))
     result = backup.run_backup(fakes.Module(params))
     return str(tmp_path), result["backup_id"]
@@ -143,6 +144,7 @@ def written_encrypted(fakes, monkeypatch, tmp_path):
     monkeypatch.setattr(database, "postgres_access", lambda params: fakes.Postgres())
     params = connection_params("destination")
     params.update(database="mlflow", buckets=["mlflow"], keep_last=None, keep_within=None, incomplete_grace="1d",
+                  apply_retention=True,
                   validate_dump=True, destination=str(tmp_path), encrypt=True)
     result = backup.run_backup(fakes.Module(params))
     assert result["encrypted"] is True

@@ -72,6 +72,15 @@ class TestS3Store:
         assert store.key("20261126T061500Z", "manifest.json") == "mlops/20261126T061500Z/manifest.json"
         assert store.location_of("20261126T061500Z") == "s3://backups/mlops/20261126T061500Z"
 
+    @pytest.mark.parametrize("prefix", ["", "mlops", "p" * 300])
+    def test_every_object_key_of_a_set_fits_in_1024_bytes(self, prefix):
+        store = stores.S3Store(None, "backups", prefix, {})
+        for key in ("é" * 500, "/".join(["日本語" * 20] * 5), "x" * 1000, "1/abc/model.pkl"):
+            path = store.object_path("mlflow", key)
+            assert len(store.key("20261126T061500Z-99", path).encode("utf-8")) <= 1024, key
+        assert store.object_path("mlflow", "1/abc/model.pkl") == stores.DirectoryStore("/x").object_path(
+            "mlflow", "1/abc/model.pkl")
+
     def test_a_missing_bucket_is_not_reachable_and_holds_no_sets(self, s3_store):
         store, stub = s3_store
         stub.add_client_error("head_bucket", "404", http_status_code=404)
