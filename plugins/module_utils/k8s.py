@@ -123,6 +123,15 @@ def kubernetes_client(kubeconfig=None, context=None):
         raise KubernetesError("cannot load Kubernetes configuration: %s" % error) from error
 
 
+def first_container(api_client, pod, namespace):
+    """Name of the pod's first container."""
+    try:
+        return CoreV1Api(api_client).read_namespaced_pod(pod, namespace).spec.containers[0].name
+    except Exception as error:  # pylint: disable=broad-except
+        reason = getattr(error, "reason", None) or str(error)
+        raise KubernetesError("cannot read pod %s/%s: %s" % (namespace, pod, reason)) from error
+
+
 def open_exec(api_client, pod, namespace, command, container=None, stdin=False):
     """The WSClient of ``command`` run in the pod, its content not preloaded.
 

@@ -107,6 +107,10 @@ class PodPostgres(PostgresClient):
         """An ExecSession of argv in the pod, the password (if any) already sent."""
         if self._api_client is None:
             self._api_client = k8s.kubernetes_client(self._kubeconfig, self._context)
+        if self.container is None:
+            # As documented for an unset container; the API refuses an exec
+            # without one in a pod of several (the server's TLS reloader).
+            self.container = k8s.first_container(self._api_client, self.pod, self.namespace)
         command, preamble = self._command(argv)
         ws = k8s.open_exec(self._api_client, self.pod, self.namespace, command,
                            container=self.container, stdin=bool(stdin or preamble))

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 from ws_fakes import BINARY, EXIT_1, SUCCESS, FakeWSClient, Frame, frames_for
@@ -18,6 +19,11 @@ from ansible_collections.mlops.stack.plugins.module_utils.errors import Postgres
 class FakeApi:
     def connect_get_namespaced_pod_exec(self, *args, **kwargs):
         raise AssertionError("only called through the stream stub")
+
+    def read_namespaced_pod(self, name, namespace):
+        # The chart's pod with TLS: the server first, its reloader beside it.
+        return SimpleNamespace(spec=SimpleNamespace(containers=[SimpleNamespace(name="postgresql"),
+                                                                SimpleNamespace(name="tls-reload")]))
 
 
 def pod(monkeypatch, sessions, password=None):
@@ -186,3 +192,9 @@ class TestPasswordWrapper:
 
     def test_the_program_s_exit_status_is_the_wrapper_s(self, tmp_path):
         assert self.run(tmp_path, "exit 3", "secret").returncode == 3
+
+
+def test_without_a_container_the_pod_s_first_one_runs_the_command(monkeypatch):
+    runner, calls = pod(monkeypatch, [frames_for(b"1\n") + [(stream.OPCODE_BINARY, Frame(b"\x03" + SUCCESS))]])
+    runner.query("SELECT 1")
+    assert calls[0]["container"] == "postgresql"
