@@ -531,8 +531,9 @@ def s3_probe(old=None, backup=None, retention=None):
 def mlflow_s3_secret():
     deployment = json.loads(kubectl("-n", NAMESPACE, "get", "deployment", RELEASES["mlflow"], "-o", "json").stdout)
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "credentials")
+    # The volume's Secret sources (beside them, the CA bundle's ConfigMap).
     names = {item["path"]: source["secret"]["name"] for source in volume["projected"]["sources"]
-             for item in source["secret"]["items"]}
+             if "secret" in source for item in source["secret"]["items"]}
     assert names["s3/access-key-id"] == names["s3/secret-access-key"]
     return STACK.secret_data(names["s3/secret-access-key"])
 
