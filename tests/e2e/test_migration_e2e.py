@@ -55,6 +55,8 @@ login = [open("/run/secrets/mlflow/database/" + name).read() for name in ("usern
 uri = "postgresql://%s:%s@%s:%s/%s?sslmode=%s" % (
     quote(login[0], safe=""), quote(login[1], safe=""),
     e["MLFLOW_DB_HOST"], e["MLFLOW_DB_PORT"], quote(e["MLFLOW_DB_NAME"], safe=""), e["MLFLOW_DB_SSLMODE"])
+if e.get("MLFLOW_DB_SSLROOTCERT"):
+    uri += "&sslrootcert=" + quote(e["MLFLOW_DB_SSLROOTCERT"], safe="/")
 engine = create_sqlalchemy_engine(uri)
 if sys.argv[1] == "downgrade":
     config = _get_alembic_config(uri)
