@@ -485,3 +485,17 @@ def run_module(module, args, check=False, diff=False, env=None):
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+def owned_database(postgres, database, owner, rows):
+    """A fresh database owned by role owner, with a table "runs" of rows rows (owned by owner too)."""
+    import psycopg
+
+    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database)
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone():
+            conn.execute('CREATE ROLE "%s" LOGIN' % owner)
+        conn.execute('CREATE DATABASE "%s" OWNER "%s"' % (database, owner))
+    with psycopg.connect(postgres.uri(database), autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO runs SELECT g, 'run-' || g FROM generate_series(1, %d) g" % rows)
+        conn.execute('ALTER TABLE runs OWNER TO "%s"' % owner)

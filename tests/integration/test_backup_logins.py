@@ -19,7 +19,7 @@ import botocore.config
 import pytest
 from test_minio_user_policy import error_code as code
 
-from services import REPO, run_module
+from services import REPO, owned_database, run_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -66,17 +66,7 @@ def client_as(minio, pair):
 
 @pytest.fixture(scope="module")
 def env(postgres, minio, tmp_path_factory):
-    import psycopg
-
-    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % DATABASE)
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER,)).fetchone():
-            conn.execute('CREATE ROLE "%s" LOGIN' % OWNER)
-        conn.execute('CREATE DATABASE "%s" OWNER "%s"' % (DATABASE, OWNER))
-    with psycopg.connect(postgres.uri(DATABASE), autocommit=True) as conn:
-        conn.execute("CREATE TABLE runs (id int PRIMARY KEY, name text)")
-        conn.execute("INSERT INTO runs SELECT g, 'run-' || g FROM generate_series(1, 20) g")
-        conn.execute('ALTER TABLE runs OWNER TO "%s"' % OWNER)
+    owned_database(postgres, DATABASE, OWNER, 20)
     root = minio.client()
     for bucket in (ARTIFACTS, SETS, OTHER):
         try:

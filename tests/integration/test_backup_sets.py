@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from services import run_module
+from services import owned_database, run_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -47,17 +47,7 @@ def sha256(data):
 @pytest.fixture(scope="module")
 def env(postgres, minio, tmp_path_factory):
     """A database with rows and a bucket with objects, and the options to back them up."""
-    import psycopg
-
-    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % DATABASE)
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (OWNER,)).fetchone():
-            conn.execute('CREATE ROLE "%s" LOGIN' % OWNER)
-        conn.execute('CREATE DATABASE "%s" OWNER "%s"' % (DATABASE, OWNER))
-    with psycopg.connect(postgres.uri(DATABASE), autocommit=True) as conn:
-        conn.execute("CREATE TABLE runs (id int PRIMARY KEY, name text)")
-        conn.execute("INSERT INTO runs SELECT g, 'run-' || g FROM generate_series(1, 50) g")
-        conn.execute('ALTER TABLE runs OWNER TO "%s"' % OWNER)
+    owned_database(postgres, DATABASE, OWNER, 50)
     client = minio.client()
     for bucket in (BUCKET, "sets-copy", "sets-backups"):
         try:
