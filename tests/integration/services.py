@@ -486,6 +486,7 @@ def run_module(module, args, check=False, diff=False, env=None):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+
 def owned_database(postgres, database, owner, rows):
     """A fresh database owned by role owner, with a table "runs" of rows rows (owned by owner too)."""
     import psycopg
