@@ -175,6 +175,13 @@ def test_minio_console_login(shared_stack, browser):
         try:
             page = context.new_page()
             page.goto(f"https://127.0.0.1:{port}/login", timeout=TIMEOUT_MS)
+            # The form appears once the console's script has asked the server
+            # how to log in: on a loaded machine that can take longer than a fill waits.
+            try:
+                page.locator("#accessKey").wait_for(timeout=TIMEOUT_MS)
+            except PlaywrightError:
+                page.screenshot(path=str(OUTPUT / "07-minio-login-missing.png"), full_page=True)
+                raise AssertionError(f"no login form on {page.url}: {page.inner_text('body')[:600]!r}") from None
             page.locator("#accessKey").fill(login["root-user"])
             page.locator("#secretKey").fill(login["root-password"])
             page.screenshot(path=str(OUTPUT / "07-minio-login.png"))
