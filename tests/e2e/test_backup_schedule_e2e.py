@@ -93,7 +93,7 @@ LIST_SETS = """---
             endpoint_url: "{{ minio_connection.endpoint_url }}"
             access_key: "{{ minio_connection.access_key }}"
             secret_key: "{{ minio_connection.secret_key }}"
-            ca_bundle: "{{ minio_connection.ca_bundle or omit }}"
+            aws_ca_bundle: "{{ minio_connection.ca_bundle or omit }}"
             bucket: "{{ destination[5:].split('/')[0] }}"
             object: "{{ destination[5:].split('/', 1)[1] }}/{{ item.id }}/manifest.json"
             mode: getstr
