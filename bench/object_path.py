@@ -490,10 +490,10 @@ def main():
                 target = "restored-%s-%d" % (name.replace("_", "-"), repetition)
                 client.create_bucket(Bucket=target)
                 if name == "mc":
-                    seconds, cpu, _ = timed(mc_mirror, "bench/" + BUCKET, directory)
+                    seconds, cpu, _result = timed(mc_mirror, "bench/" + BUCKET, directory)
                     times[name]["download"].append(seconds)
                     times[name]["download_cpu"].append(cpu)
-                    seconds, cpu, _ = timed(mc_mirror, directory, "bench/" + target)
+                    seconds, cpu, _result = timed(mc_mirror, directory, "bench/" + target)
                 else:
                     download, upload, _library = CANDIDATES[name]
                     seconds, cpu, got = timed(download, ctx, listing, directory)
@@ -503,7 +503,7 @@ def main():
                             name, len(wrong), wrong[0], got.get(wrong[0]), expected[wrong[0]]))
                     times[name]["download"].append(seconds)
                     times[name]["download_cpu"].append(cpu)
-                    seconds, cpu, _ = timed(upload, ctx, listing, directory, target)
+                    seconds, cpu, _result = timed(upload, ctx, listing, directory, target)
                     check_bucket(client, target, expected)
                 times[name]["upload"].append(seconds)
                 times[name]["upload_cpu"].append(cpu)
