@@ -18,16 +18,15 @@ import json
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
+from ansible_collections.mlops.stack.plugins.module_utils._minio_http import http_pool, transport_errors
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError, S3Error
 from ansible_collections.mlops.stack.plugins.module_utils.s3 import (
-    describe_tls_error,
     s3_call,
     s3_client,
     s3_connection,
 )
 
 try:
-    import urllib3
     from minio.credentials import StaticProvider
     from minio.error import MinioAdminException
     from minio.minioadmin import MinioAdmin
@@ -173,14 +172,10 @@ def _admin_reason(error):
 def admin_errors(action):
     """Turn the admin client's errors raised inside into S3Error("Failed to <action>: <reason>")."""
     try:
-        yield
+        with transport_errors(action):
+            yield
     except MinioAdminException as error:
         raise S3Error(_admin_reason(error), action=action, code=_admin_code(error)) from error
-    except urllib3.exceptions.HTTPError as error:
-        cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
-        if isinstance(cause, urllib3.exceptions.SSLError):
-            raise S3Error(describe_tls_error(cause), action=action) from error
-        raise S3Error("endpoint unreachable (%s)" % error.__class__.__name__, action=action) from error
     except ValueError as error:
         raise S3Error(str(error), action=action) from error
 
@@ -194,12 +189,7 @@ def admin_client(connection):
     if not (connection.get("access_key") and connection.get("secret_key")):
         raise ParameterError("access_key and secret_key (a MinIO admin login) are required")
     verify = connection.get("validate_certs", True)
-    pool = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=10, read=60),
-        cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
-        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
-        **({"ca_certs": connection["ca_bundle"]} if verify and connection.get("ca_bundle") else {})
-    )
+    pool = http_pool(connection)
     with admin_errors("create MinIO admin client"):
         return MinioAdmin(
             endpoint=parts.netloc,

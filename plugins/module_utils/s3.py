@@ -127,16 +127,19 @@ def describe_tls_error(error):
     return reason
 
 
+def describe_answer(code, message):
+    """"<code> <message>" of an S3 error answer, with a hint when the key pair itself is wrong."""
+    reason = ("%s %s" % (code, message or "")).strip()
+    if code in _CREDENTIAL_ERRORS:
+        reason += " (check access_key and secret_key)"
+    return reason
+
+
 def describe_client_error(error):
     """A short reason for a botocore error, without request ids or secrets."""
     if isinstance(error, botocore.exceptions.ClientError):
         info = error.response.get("Error", {})
-        code = info.get("Code", "Unknown")
-        message = info.get("Message") or ""
-        reason = ("%s %s" % (code, message)).strip()
-        if code in _CREDENTIAL_ERRORS:
-            reason += " (check access_key and secret_key)"
-        return reason
+        return describe_answer(info.get("Code", "Unknown"), info.get("Message"))
     if isinstance(error, botocore.exceptions.SSLError):
         return describe_tls_error(error.kwargs.get("error", ""))
     if isinstance(error, botocore.exceptions.EndpointConnectionError):

@@ -22,6 +22,7 @@ from ansible_collections.mlops.stack.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.stack.plugins.module_utils._backup import database as db
 from ansible_collections.mlops.stack.plugins.module_utils._backup import manifest as sets
 from ansible_collections.mlops.stack.plugins.module_utils._backup import objects, seal
+from ansible_collections.mlops.stack.plugins.module_utils._backup.object_reader import object_reader
 from ansible_collections.mlops.stack.plugins.module_utils._backup.params import (
     check_database_access,
     rate,
@@ -57,6 +58,7 @@ class BackupPlan(object):
         self.database = None
         self.listing = []
         self.server_side = False
+        self.reader = None
         self.versions = dict(collection=COLLECTION_VERSION)
         self.started = sets.utcnow()
         self.clock = time.time()
@@ -118,6 +120,7 @@ def make_plan(module):
         store = open_store(params["destination"], destination)
         source_client = s3_utils.s3_client(source, max_pool_connections=params["workers"] + 4)
     plan = BackupPlan(params, store, source_client, db.postgres_access(params), set_key(params))
+    plan.reader = object_reader(source, params["workers"] + 4)
     with failure_of("back up database %s" % params["database"]):
         server_major, plan.versions["postgresql_server"] = plan.pg.server_version()
         if plan.pg.where == "local":
@@ -180,7 +183,7 @@ def write_set(plan, backup_id):
         try:
             files, buckets, skipped = objects.backup_objects(
                 plan.source_client, plan.params["buckets"], plan.store, backup_id, plan.server_side,
-                plan.params["workers"], plan.config, listing=plan.listing)
+                plan.params["workers"], plan.config, listing=plan.listing, reader=plan.reader)
         except BaseException:
             # Let the dump end before the set is discarded; its own error is secondary.
             try:

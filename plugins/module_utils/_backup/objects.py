@@ -139,10 +139,13 @@ def _run_parallel(function, items, workers):
     return results
 
 
-def backup_objects(source_client, buckets, store, backup_id, server_side, workers, config, listing=None):
+def backup_objects(source_client, buckets, store, backup_id, server_side, workers, config, listing=None,
+                   reader=None):
     """Copy every object of buckets into the set; return (files, bucket summaries, skipped).
 
-    ``listing`` is the [(bucket, objects)] the caller already listed, if any.
+    ``listing`` is the [(bucket, objects)] the caller already listed, if any;
+    ``reader`` an object_reader.ObjectReader that objects streamed through the
+    controller are read with (None: botocore's get_object).
     An object deleted after the listing is not an error: it is left out and
     named in ``skipped`` (dicts of bucket and key).
     """
@@ -161,6 +164,9 @@ def backup_objects(source_client, buckets, store, backup_id, server_side, worker
             with s3_errors("copy s3://%s/%s" % (bucket, obj["Key"])):
                 if server_side:
                     size, digest = _copy_and_hash(source_client, bucket, obj, store, backup_id, path, config)
+                elif reader is not None:
+                    with reader.open(bucket, obj["Key"]) as body:
+                        size, digest = store.write_stream(backup_id, path, body, transfer_config=config)
                 else:
                     body = source_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
                     try:
