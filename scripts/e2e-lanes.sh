@@ -8,10 +8,14 @@
 #                downloads, browser, check mode, isolation, TLS, schedule, bad input).
 # Each lane's output goes to tests/output/e2e-lanes/<lane>.log and is printed
 # when both have ended; the exit status is non-zero when either lane failed.
-# usage: scripts/e2e-lanes.sh PYTEST
+# usage: scripts/e2e-lanes.sh PYTEST [TEST_FILE...]
+#   TEST_FILEs (e.g. a cluster test) run in the own lane at its end, in a pytest
+#   run of their own (tests/cluster has its own conftest).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-pytest=${1:?usage: scripts/e2e-lanes.sh PYTEST}
+pytest=${1:?usage: scripts/e2e-lanes.sh PYTEST [TEST_FILE...]}
+shift
+own_extra=("$@")
 logs=tests/output/e2e-lanes
 mkdir -p "$logs"
 
@@ -22,7 +26,8 @@ shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tes
         tests/e2e/test_bad_input_e2e.py)
 
 started=$SECONDS
-{ molecule test -s default && "$pytest" -q --durations=15 "${own[@]}"; } >"$logs/own.log" 2>&1 &
+{ molecule test -s default && "$pytest" -q --durations=15 "${own[@]}" \
+    && { [ "${#own_extra[@]}" -eq 0 ] || "$pytest" -q --durations=5 "${own_extra[@]}"; }; } >"$logs/own.log" 2>&1 &
 own_pid=$!
 "$pytest" -q --durations=15 "${shared[@]}" >"$logs/shared.log" 2>&1 &
 shared_pid=$!
