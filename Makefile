@@ -12,19 +12,23 @@ PYTEST := $(VENV)/bin/pytest
 setup:
 	scripts/setup.sh
 
-## test: everything CI runs: setup, static checks, unit and integration tests,
-## then the local cluster, its smoke tests and the whole lifecycle on it (e2e)
+## test: everything CI runs: setup, static checks, unit tests; then the
+## integration tests beside the local cluster's bring-up and smoke tests; then
+## the whole lifecycle on the cluster (e2e)
 # The certificate cluster test (9 role runs) goes into the e2e lane that ends
-# first (scripts/e2e-lanes.sh) instead of the sequential cluster-test step.
-test: setup lint sanity unit cluster integration
-	$(MAKE) --no-print-directory cluster-test CLUSTER_TEST_ARGS=--ignore=tests/cluster/test_tls_certificates.py
+# first (scripts/e2e-lanes.sh) instead of the cluster smoke step.
+test: setup lint sanity unit
+	$(MAKE) --no-print-directory -j2 --output-sync=target integration cluster-smoke \
+	  CLUSTER_TEST_ARGS=--ignore=tests/cluster/test_tls_certificates.py
 	$(MAKE) --no-print-directory e2e E2E_OWN_EXTRA=tests/cluster/test_tls_certificates.py
 
 unit:
 	$(PYTEST) -q tests/unit
 
+# Two workers, one test file each at a time: the files' servers are their own
+# (tests/integration/conftest.py starts them per worker).
 integration:
-	$(PYTEST) -q tests/integration
+	$(PYTEST) -q -n 2 --dist loadfile --durations=10 tests/integration
 
 lint:
 	ruff check .
@@ -63,6 +67,12 @@ images:
 ## cluster-test: smoke tests against the cluster from `make cluster`
 cluster-test:
 	$(PYTEST) -q tests/cluster $(CLUSTER_TEST_ARGS)
+
+# cluster-smoke: make cluster, then make cluster-test (one target, for make -j)
+.PHONY: cluster-smoke
+cluster-smoke:
+	$(MAKE) --no-print-directory cluster
+	$(MAKE) --no-print-directory cluster-test
 
 ## demo: deploy and verify the stack on the cluster of $KUBECONFIG when it
 ## answers, else on the local cluster (make cluster); then print how to reach it

@@ -2,8 +2,9 @@
 # Runs the end-to-end suite (make e2e) in two lanes at once on the cluster of
 # $KUBECONFIG, each in namespaces of its own, so one lane's waits for pods and
 # Helm overlap the other's work:
-#   lane own:    molecule, then the tests that install stacks of their own
-#                (lifecycle, upgrade from the first release, schema migration);
+#   lane own:    the tests that install stacks of their own (the lifecycle,
+#                which runs the molecule default scenario's steps, upgrade from
+#                the first release, schema migration);
 #   lane shared: the tests sharing one installed stack (backup/restore,
 #                downloads, browser, check mode, isolation, TLS, schedule, bad input).
 # Each lane's output goes to tests/output/e2e-lanes/<lane>.log and is printed
@@ -26,7 +27,7 @@ shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tes
         tests/e2e/test_bad_input_e2e.py)
 
 started=$SECONDS
-{ molecule test -s default && "$pytest" -q --durations=15 "${own[@]}" \
+{ "$pytest" -q --durations=15 "${own[@]}" \
     && { [ "${#own_extra[@]}" -eq 0 ] || "$pytest" -q --durations=5 "${own_extra[@]}"; }; } >"$logs/own.log" 2>&1 &
 own_pid=$!
 "$pytest" -q --durations=15 "${shared[@]}" >"$logs/shared.log" 2>&1 &

@@ -162,6 +162,12 @@ SHARED = Stack(f"mlops-bk-{uuid.uuid4().hex[:6]}",
                {"minio": "e2e-store", "postgresql": "e2e-meta", "mlflow": "e2e-tracking"})
 
 
+# The stack of the upgrade test (default release names), which the migration
+# test goes on with once it is upgraded: one install and one purge less. The
+# upgraded_stack fixture (conftest.py) purges it at the end of the session.
+UPGRADED = Stack(f"mlops-up-{uuid.uuid4().hex[:6]}")
+
+
 def readme_example():
     """The README's Python client example (the seed's), unchanged: its two
     placeholders are the password and the port-forward's local port."""

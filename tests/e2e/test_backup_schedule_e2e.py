@@ -8,7 +8,9 @@ them). One run
 with a parameter, a metric and an artifact logged with the real MLflow client;
 backup_schedule.yml (suspended, so only the test starts it) to the default
 destination, the backup bucket of the stack's MinIO; no value of the stack's
-Secrets in the CronJob's ConfigMap, CronJob or the playbook's output; a Job
+Secrets in the CronJob's ConfigMap, CronJob or the playbook's output; its
+account may exec only into the PostgreSQL pod and read only the backups'
+Secrets; a Job
 made from the CronJob runs backup.yml inside the cluster, where the modules
 reach MinIO and PostgreSQL by their Services' DNS names (the ee image has no
 kubectl to port-forward with); then backup.yml from the controller to the same
@@ -158,6 +160,24 @@ def list_sets(tmp_path):
             {backup_id: json.loads(text) for backup_id, text in found["manifests"].items()})
 
 
+def check_the_jobs_permissions():
+    """The CronJob's account may exec only into the PostgreSQL pod and read only the
+    backups' Secrets: never MinIO's root login, never MLflow's."""
+    account = f"system:serviceaccount:{NAMESPACE}:{SCHEDULE}"
+    pods = json.loads(kubectl("-n", NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
+    names = {pod["metadata"]["labels"].get("app.kubernetes.io/instance"): pod["metadata"]["name"]
+             for pod in pods if pod["status"].get("phase") == "Running"}
+    for release, expected in ((RELEASES["postgresql"], "yes"), (RELEASES["minio"], "no"), (RELEASES["mlflow"], "no")):
+        answer = kubectl("-n", NAMESPACE, "auth", "can-i", "create", f"pods/{names[release]}",
+                         "--subresource=exec", "--as", account, check=False).stdout.strip()
+        assert answer == expected, f"exec into {names[release]}: {answer}"
+    for secret, expected in ((f"{RELEASES['mlflow']}-auth", "no"), (f"{RELEASES['minio']}-auth", "no"),
+                             ("mlops-backup-s3", "yes"), ("mlops-backup-retention-s3", "yes")):
+        answer = kubectl("-n", NAMESPACE, "auth", "can-i", "get", f"secrets/{secret}", "--as", account,
+                         check=False).stdout.strip()
+        assert answer == expected, f"get secret {secret}: {answer}"
+
+
 @pytest.fixture(scope="module")
 def stack(shared_stack):
     assert all(RELEASES[name] != name for name in RELEASES), RELEASES
@@ -183,6 +203,7 @@ def test_scheduled_backup(stack, tmp_path):
     assert not [s for s in secrets if s in manifests], "a secret appears in the CronJob or its ConfigMap"
     inventory = json.loads(kubectl("-n", NAMESPACE, "get", "configmap", SCHEDULE, "-o", "json").stdout)
     assert f"postgresql_release_name: {RELEASES['postgresql']}" in inventory["data"]["inventory.yml"], inventory
+    check_the_jobs_permissions()
 
     job = f"e2e-{marker}"
     kubectl("-n", NAMESPACE, "create", "job", f"--from=cronjob/{SCHEDULE}", job)

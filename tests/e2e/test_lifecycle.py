@@ -2,13 +2,17 @@
 
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
 `make cluster`, .tools/cluster/kubeconfig) with inventories/local, in a
-namespace of its own: site.yml (which verifies), site.yml again (no change),
-site.yml --check (no change), site.yml renewing the TLS certificates while
-the stack serves (no pod restarts, no gap), verify.yml, the README's (the seed's) Python
-client example through a port-forward, uninstall.yml (keeps data), site.yml on
-the kept data (the example's run read back unchanged), uninstall.yml with
-mlops_purge. No cluster is a failure,
-not a skip: these tests exist to prove the playbooks work on one.
+namespace of its own. The molecule `default` scenario (what `make molecule`
+runs) makes and ends the stack, pointed at this namespace with
+MLOPS_NAMESPACE: molecule syntax, converge (site.yml, which verifies),
+idempotence (site.yml again, no change); then site.yml --check (no change),
+site.yml renewing the TLS certificates while the stack serves (no pod
+restarts, no gap), molecule verify (pods from outside, testinfra inside them,
+verify.yml), the README's (the seed's) Python client example through a
+port-forward, uninstall.yml (keeps data), site.yml on the kept data (the
+example's run read back unchanged), molecule destroy (uninstall.yml with
+mlops_purge). No cluster is a failure, not a skip: these tests exist to prove
+the playbooks work on one.
 """
 import base64
 import contextlib
@@ -45,6 +49,20 @@ def playbook(name, *args, label=None):
     assert recaps, f"no PLAY RECAP in the output of {name}:\n{output[-3000:]}"
     assert all(int(r[4]) == 0 and int(r[3]) == 0 for r in recaps), output[-3000:]
     return sum(int(r[2]) for r in recaps), output
+
+
+def molecule(action, label):
+    """molecule <action> -s default in this test's namespace; returns its output.
+
+    Fails the test when molecule fails (idempotence fails on any change)."""
+    start = time.monotonic()
+    proc = subprocess.run([shutil.which("molecule", path=TOOLS_PATH), action, "-s", "default"], cwd=REPO,
+                          env=dict(tool_env(), MLOPS_NAMESPACE=NAMESPACE), capture_output=True, text=True,
+                          timeout=1800, check=False)
+    TIMINGS[label] = round(time.monotonic() - start, 1)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"molecule {action} failed (rc {proc.returncode}):\n{output[-6000:]}"
+    return output
 
 
 def changed_tasks(output):
@@ -209,17 +227,18 @@ def renew_the_certificates_while_serving():
 
 def test_lifecycle(cluster, tmp_path):
     # First install, verified by site.yml itself (it imports verify.yml).
-    changed, output = playbook("site.yml", label="site (install + verify)")
-    assert changed > 0
+    molecule("syntax", "molecule syntax")
+    output = molecule("converge", "molecule converge (site: install + verify)")
+    recaps = RECAP.findall(output)
+    assert recaps and sum(int(r[2]) for r in recaps) > 0, output[-3000:]
     assert "Staging -> Production, alias champion" in output
     secret_keys = [("mlflow-auth", "admin-password"), ("minio-auth", "root-password"),
                    ("postgresql-auth", "postgres-password"), ("mlflow-database", "password")]
     passwords = {s: secret_value(*s) for s in secret_keys}
     assert all(passwords.values())
 
-    # Converged: a second run and a check-mode run change nothing.
-    changed, output = playbook("site.yml", label="site (second run)")
-    assert changed == 0, f"second site.yml changed: {changed_tasks(output)}"
+    # Converged: a second run (molecule's idempotence) and a check-mode run change nothing.
+    molecule("idempotence", "molecule idempotence (site: second run)")
     changed, output = playbook("site.yml", "--check", label="site --check")
     assert changed == 0, f"site.yml --check on a converged stack changed: {changed_tasks(output)}"
     for (name, key), value in passwords.items():
@@ -234,8 +253,8 @@ def test_lifecycle(cluster, tmp_path):
     assert changed == 1, f"site.yml after deleting Secret mlflow-s3 changed: {changed_tasks(output)}"
     assert secret_value("mlflow-s3", "secret-access-key") == s3_key
 
-    # verify.yml on its own, keeping nothing.
-    _changed, output = playbook("verify.yml", label="verify")
+    # molecule verify: the pods from outside, testinfra inside them, then verify.yml.
+    output = molecule("verify", "molecule verify")
     assert "Staging -> Production, alias champion" in output
 
     # The README's (the seed's) client example, unchanged but for the login.
@@ -253,8 +272,8 @@ def test_lifecycle(cluster, tmp_path):
         assert secret_value(name, key) == value, f"{name}/{key} changed across uninstall"
     assert read_run(run_id, password) == logged, "the example's run differs after uninstall and reinstall"
 
-    # Purge removes everything.
-    _changed, output = playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall (purge)")
+    # molecule destroy purges: it removes everything.
+    output = molecule("destroy", "molecule destroy (uninstall purge)")
     assert "Purged" in output
     proc = kubectl("get", "namespace", NAMESPACE, check=False)
     assert proc.returncode != 0 and "NotFound" in proc.stderr

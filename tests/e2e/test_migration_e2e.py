@@ -2,7 +2,9 @@
 and a failed one leaves the old pods serving.
 
 Runs against the cluster of $KUBECONFIG (default: the local cluster of
-`make cluster`) in a namespace of its own, with two MLflow replicas. A newer
+`make cluster`) on the stack test_upgrade_e2e upgraded from the first release
+when it ran first in the session (else in a new namespace), with two MLflow
+replicas. A newer
 MLflow is simulated the way it meets the database: the schema is taken one
 alembic revision back (the image's own downgrade of its newest migration), so
 the image finds its newest migration to apply, and site.yml is run with a
@@ -20,20 +22,21 @@ upgrades and its pre-upgrade hook Job migrates.
   /health and a database read answered throughout, the revision never moved.
   With the table dropped, the next site.yml converges; one more reports
   changed=0 and runs no migration.
-The namespace is purged at the end. No cluster is a failure, not a skip.
+The namespace is purged at the end of the session. No cluster is a failure, not a skip.
 """
 import json
 import re
 import threading
 import time
-import uuid
 
 import pytest
 
-from e2e_support import Availability, Stack, changed, kubectl, require_cluster
+from e2e_support import UPGRADED, Availability, changed, kubectl, require_cluster
 
-NAMESPACE = f"mlops-mig-{uuid.uuid4().hex[:6]}"
-STACK = Stack(NAMESPACE)
+# The stack test_upgrade_e2e upgraded, when it ran first in this session; else
+# a new one (site.yml installs it).
+STACK = UPGRADED
+NAMESPACE = STACK.namespace
 SERVER = "app.kubernetes.io/instance=mlflow,app.kubernetes.io/component=tracking-server"
 MIGRATION = "app.kubernetes.io/instance=mlflow,app.kubernetes.io/component=migration"
 # With nothing replaced, the old pods answer every poll: allow one slow poll.
@@ -138,15 +141,13 @@ def upgrade(round_name, admin, expect_rc=0):
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(upgraded_stack):
+    """Two MLflow replicas on the session's upgraded stack (installed here when
+    the upgrade test did not run); purged at the end of the session."""
     require_cluster()
-    try:
-        site("install")
-        assert len(serving()) == 2, pods(SERVER)
-        yield tuple(STACK.secret_data("mlflow-auth")[key] for key in ("admin-username", "admin-password"))
-    finally:
-        STACK.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge (end)")
-        print(f"\ntimings (s) in {NAMESPACE}: {json.dumps(STACK.timings)}")
+    site("install")
+    assert len(serving()) == 2, pods(SERVER)
+    yield tuple(STACK.secret_data("mlflow-auth")[key] for key in ("admin-username", "admin-password"))
 
 
 def test_migration_runs_once_before_new_pods(stack):

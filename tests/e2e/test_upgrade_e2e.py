@@ -18,8 +18,8 @@ but MLflow's S3 key pair, moved from the MinIO root login to a user of its own;
 the admin's and the user's logins work, with the user's permission still
 enforced; PostgreSQL and MinIO now serve TLS and MLflow's database sessions
 use it; a second site.yml reports changed=0; /health never went unanswered
-longer than HEALTH_GAP_BOUND. The namespace is purged at the end and the
-worktree removed. No cluster is a failure, not a skip.
+longer than HEALTH_GAP_BOUND. The worktree is removed; the upgraded stack is
+left to test_migration_e2e and purged at the end of the session. No cluster is a failure, not a skip.
 
 The measured times and gaps are printed (pytest -s) and written to
 tests/output/upgrade_e2e.json.
@@ -40,6 +40,7 @@ import yaml
 from e2e_support import (
     REPO,
     TOOLS_PATH,
+    UPGRADED,
     Availability,
     Stack,
     changed,
@@ -54,8 +55,9 @@ from e2e_support import (
 # The first release: the stack as it landed on 2026-11-29.
 OLD_COMMIT = "3471c69"
 OLD_VERSION = "0.1.0"
-NAMESPACE = f"mlops-up-{uuid.uuid4().hex[:6]}"
-CURRENT = Stack(NAMESPACE)
+# Left upgraded for test_migration_e2e; purged at the end of the session.
+CURRENT = UPGRADED
+NAMESPACE = CURRENT.namespace
 # The announced window (docs/upgrading.md): MLflow's pod is replaced by a
 # rolling update, so /health is answered throughout but for the moment the
 # port-forward needs to move to the new pod once the old one stops.
@@ -279,22 +281,17 @@ def old_checkout(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def old_stack(old_checkout):
-    """The stack installed by OLD_COMMIT's site.yml; purged at the end by this checkout's uninstall.yml."""
+def old_stack(old_checkout, upgraded_stack):
+    """The stack installed by OLD_COMMIT's site.yml; purged at the end of the session
+    by this checkout's uninstall.yml (upgraded_stack)."""
     old = Stack(NAMESPACE, checkout=old_checkout)
     start = time.monotonic()
     try:
         old.playbook("site.yml", label="old site.yml (install + its verify)")
         yield old
     finally:
-        try:
-            CURRENT.playbook("uninstall.yml", "-e", "mlops_purge=true", label="uninstall.yml purge")
-        except AssertionError:
-            kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
-            raise
-        finally:
-            timings = dict(old.timings, **CURRENT.timings, total=round(time.monotonic() - start, 1))
-            print(f"\ntimings (s) in {NAMESPACE}: {json.dumps(timings)}")
+        timings = dict(old.timings, **CURRENT.timings, total=round(time.monotonic() - start, 1))
+        print(f"\ntimings (s) in {NAMESPACE}: {json.dumps(timings)}")
 
 
 def test_upgrade_from_first_release(old_checkout, old_stack):

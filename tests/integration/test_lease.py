@@ -24,7 +24,7 @@ import pytest
 
 from services import REPO, TOOLS_BIN, free_port, stop_process, wait_for
 
-ROUNDS = 10
+ROUNDS = 4
 HOLD_SECONDS = 4
 TOKEN = "lease-test-token"
 NAMESPACE = "lease-test"
