@@ -13,14 +13,14 @@ setup:
 	scripts/setup.sh
 
 ## test: everything CI runs: setup, static checks, unit tests; then the
-## integration tests beside the local cluster's bring-up and smoke tests; then
+## integration tests beside the local cluster's bring-up and its tests; then
 ## the whole lifecycle on the cluster (e2e)
-# The certificate cluster test (9 role runs) goes into the e2e lane that ends
-# first (scripts/e2e-lanes.sh) instead of the cluster smoke step.
+# setup --cluster first: the lock's integration tests run the cluster's
+# etcd and kube-apiserver binaries it links.
 test: setup lint sanity unit
-	$(MAKE) --no-print-directory -j2 --output-sync=target integration cluster-smoke \
-	  CLUSTER_TEST_ARGS=--ignore=tests/cluster/test_tls_certificates.py
-	$(MAKE) --no-print-directory e2e E2E_OWN_EXTRA=tests/cluster/test_tls_certificates.py
+	scripts/setup.sh --cluster
+	$(MAKE) --no-print-directory -j2 --output-sync=target integration cluster-smoke
+	$(MAKE) --no-print-directory e2e
 
 unit:
 	$(PYTEST) -q tests/unit
@@ -66,7 +66,7 @@ images:
 
 ## cluster-test: smoke tests against the cluster from `make cluster`
 cluster-test:
-	$(PYTEST) -q tests/cluster $(CLUSTER_TEST_ARGS)
+	$(PYTEST) -q --durations=10 tests/cluster $(CLUSTER_TEST_ARGS)
 
 # cluster-smoke: make cluster, then make cluster-test (one target, for make -j)
 .PHONY: cluster-smoke

@@ -27,10 +27,10 @@ shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tes
         tests/e2e/test_bad_input_e2e.py)
 
 started=$SECONDS
-{ "$pytest" -q --durations=15 "${own[@]}" \
+{ "$pytest" -q --durations=30 "${own[@]}" \
     && { [ "${#own_extra[@]}" -eq 0 ] || "$pytest" -q --durations=5 "${own_extra[@]}"; }; } >"$logs/own.log" 2>&1 &
 own_pid=$!
-"$pytest" -q --durations=15 "${shared[@]}" >"$logs/shared.log" 2>&1 &
+"$pytest" -q --durations=30 "${shared[@]}" >"$logs/shared.log" 2>&1 &
 shared_pid=$!
 
 # A line now and then, so a long run is visibly alive.
