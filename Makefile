@@ -122,9 +122,10 @@ molecule:
 	molecule test -s default
 
 ## e2e: on the cluster of $$KUBECONFIG (make cluster first), in two lanes at once
-## (scripts/e2e-lanes.sh): molecule, the lifecycle (install/idempotence/check/uninstall/
-## reinstall), the upgrade from the first release and the MLflow schema migration
-## (docs/upgrading.md); beside them, on one shared stack: backup, purge, redeploy, restore,
+## (scripts/e2e-lanes.sh): the lifecycle (the molecule default scenario's steps around
+## check/renewal/uninstall/reinstall), the upgrade from the first release and, on the
+## upgraded stack, the MLflow schema migration (docs/upgrading.md); beside them, on one
+## shared stack: backup, purge, redeploy, restore,
 ## downloads from outside, the UI in a browser, check mode, isolation, the scheduled backup
 ## and bad input (docs/bad-input.md)
 e2e:
