@@ -6,7 +6,8 @@
 #                which runs the molecule default scenario's steps, upgrade from
 #                the first release, schema migration);
 #   lane shared: the tests sharing one installed stack (backup/restore,
-#                downloads, browser, check mode, isolation, TLS, schedule, bad input).
+#                downloads, browser, check mode, isolation, TLS, schedule, bad input,
+#                and last the external endpoints, whose settings are not taken back).
 # Each lane's output goes to tests/output/e2e-lanes/<lane>.log and is printed
 # when both have ended; the exit status is non-zero when either lane failed.
 # usage: scripts/e2e-lanes.sh PYTEST [TEST_FILE...]
@@ -24,7 +25,8 @@ own=(tests/e2e/test_lifecycle.py tests/e2e/test_upgrade_e2e.py tests/e2e/test_mi
 shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tests/e2e/test_browser_e2e.py
         tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py tests/e2e/test_tls_e2e.py
         tests/e2e/test_backup_schedule_e2e.py
-        tests/e2e/test_bad_input_e2e.py)
+        tests/e2e/test_bad_input_e2e.py
+        tests/e2e/test_external_e2e.py)
 
 started=$SECONDS
 { "$pytest" -q --durations=30 "${own[@]}" \

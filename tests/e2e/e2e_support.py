@@ -6,6 +6,7 @@ The tests run against the cluster of $KUBECONFIG (default: the local cluster of
 """
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -330,3 +331,65 @@ def serves_tls(namespace, release):
     """Whether the release's Service says its server speaks TLS (the charts' annotation)."""
     service = json.loads(kubectl("-n", namespace, "get", "service", release, "-o", "json").stdout)
     return (service["metadata"].get("annotations") or {}).get("mlops.stack/tls") == "on"
+
+
+# --- the README example downloading artifacts (test_downloads_e2e, test_external_e2e) ---
+
+# Appended to the README example: the run, the downloaded file's sha256 and the
+# seconds its download took, as one JSON line.
+DOWNLOAD = """
+import hashlib, json, tempfile, time
+run = mlflow.last_active_run()
+with tempfile.TemporaryDirectory() as target:
+    start = time.monotonic()
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model.pkl", dst_path=target)
+    seconds = time.monotonic() - start
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id,
+                  "sha256": digest.hexdigest(), "download_s": seconds}))
+"""
+
+
+def run_example(workdir, password, port, timeout, extra_env=None):
+    code = readme_example().replace('"<password>"', repr(password)).replace(
+        "http://localhost:5000", f"http://127.0.0.1:{port}")
+    assert code.count(repr(password)) == 1 and str(port) in code, "the README example has changed its placeholders"
+    assert "MLFLOW_ENABLE_PROXY" not in code, "the README example needs no client settings"
+    env = {k: v for k, v in tool_env().items() if not k.startswith(("MLFLOW_", "AWS_"))} | (extra_env or {})
+    start = time.monotonic()
+    proc = subprocess.run([f"{REPO}/.tools/venv/bin/python", "-"], input=code + DOWNLOAD, cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    total = time.monotonic() - start
+    assert proc.returncode == 0, f"the README example failed:\n{proc.stderr[-4000:]}"
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), total_s=total)
+
+
+def proxied_get(port, password, path):
+    """Seconds a plain streamed GET of the artifact through the server's proxy takes, and its sha256."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow-artifacts/artifacts/{path}",
+        headers={"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()})
+    digest = hashlib.sha256()
+    start = time.monotonic()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+    return time.monotonic() - start, digest.hexdigest()
+
+
+def write_payload(path, size):
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+        for offset in range(0, size, 1 << 20):
+            chunk = os.urandom(min(1 << 20, size - offset))
+            digest.update(chunk)
+            handle.write(chunk)
+    return digest.hexdigest()
+
+
+def server_info(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/3.0/mlflow/server-info", timeout=30) as response:
+        return json.load(response)
