@@ -4,7 +4,8 @@
 # Helm overlap the other's work:
 #   lane own:    the tests that install stacks of their own (the lifecycle,
 #                which runs the molecule default scenario's steps, upgrade from
-#                the first release, schema migration);
+#                the first release, schema migration on the upgraded stack,
+#                check mode on a new namespace);
 #   lane shared: the tests sharing one installed stack (backup/restore,
 #                downloads, browser, check mode, isolation, TLS, schedule, bad input,
 #                and last the external endpoints, whose settings are not taken back).
@@ -21,9 +22,12 @@ own_extra=("$@")
 logs=tests/output/e2e-lanes
 mkdir -p "$logs"
 
-own=(tests/e2e/test_lifecycle.py tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py)
+# check mode on a namespace of its own goes with the own lane, which ends first.
+own=(tests/e2e/test_lifecycle.py tests/e2e/test_upgrade_e2e.py tests/e2e/test_migration_e2e.py
+     tests/e2e/test_check_mode_e2e.py::test_site_check_on_a_new_namespace)
 shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tests/e2e/test_browser_e2e.py
-        tests/e2e/test_check_mode_e2e.py tests/e2e/test_isolation_e2e.py tests/e2e/test_tls_e2e.py
+        tests/e2e/test_check_mode_e2e.py::test_check_mode_leaves_an_installed_stack_as_it_was
+        tests/e2e/test_isolation_e2e.py tests/e2e/test_tls_e2e.py
         tests/e2e/test_backup_schedule_e2e.py
         tests/e2e/test_bad_input_e2e.py
         tests/e2e/test_external_e2e.py)
