@@ -20,8 +20,7 @@ upgrades and its pre-upgrade hook Job migrates.
   migration fails in PostgreSQL. site.yml fails with a line naming the cause
   (the DuplicateTable error); the two old pods are the ones serving, untouched,
   /health and a database read answered throughout, the revision never moved.
-  With the table dropped, the next site.yml converges; one more reports
-  changed=0 and runs no migration.
+  With the table dropped, the next site.yml converges.
 The namespace is purged at the end of the session. No cluster is a failure, not a skip.
 """
 import json
@@ -31,7 +30,7 @@ import time
 
 import pytest
 
-from e2e_support import UPGRADED, Availability, changed, kubectl, require_cluster
+from e2e_support import UPGRADED, Availability, kubectl, require_cluster
 
 # The stack test_upgrade_e2e upgraded, when it ran first in this session; else
 # a new one (site.yml installs it).
@@ -192,12 +191,9 @@ def test_failed_migration_keeps_the_old_pods_serving(stack):
     for probe in ("health", "api"):
         assert measured["longest_gap_s"][probe] < UNTOUCHED_GAP_BOUND, measured
 
-    # Cause removed, the next run converges, and one more changes nothing.
+    # Cause removed, the next run converges. (That a run changing nothing runs no
+    # migration: test_upgrade_e2e's second run, changed=0 after an upgrade that migrated.)
     psql(f"DROP TABLE {CONFLICT}")
     _output, _watcher, revisions, _measured = upgrade("failed", stack)
     assert revisions == [older, schema("revision")], revisions
     assert len(serving()) == 2 and not set(serving()) & set(old_pods)
-    again, watcher, revisions, _measured = upgrade("failed", stack)
-    assert changed(again) == 0, f"a rerun changed something:\n{again[-3000:]}"
-    assert not watcher.migration_pods, f"a rerun ran a migration: {sorted(watcher.migration_pods)}"
-    assert len(revisions) == 1, revisions
