@@ -129,7 +129,7 @@ molecule:
 ## downloads from outside, the UI in a browser, check mode, isolation, the scheduled backup
 ## and bad input (docs/bad-input.md)
 e2e:
-	scripts/e2e-lanes.sh $(PYTEST) $(E2E_OWN_EXTRA)
+	scripts/e2e-lanes.sh $(PYTEST)
 
 ## bench-stack: benchmark (not a test) on the cluster of $$KUBECONFIG: site.yml
 ## against the manual Helm sequence, the unchanged rerun, memory idle and under load

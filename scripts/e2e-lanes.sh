@@ -11,14 +11,10 @@
 #                and last the external endpoints, whose settings are not taken back).
 # Each lane's output goes to tests/output/e2e-lanes/<lane>.log and is printed
 # when both have ended; the exit status is non-zero when either lane failed.
-# usage: scripts/e2e-lanes.sh PYTEST [TEST_FILE...]
-#   TEST_FILEs (e.g. a cluster test) run in the own lane at its end, in a pytest
-#   run of their own (tests/cluster has its own conftest).
+# usage: scripts/e2e-lanes.sh PYTEST
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-pytest=${1:?usage: scripts/e2e-lanes.sh PYTEST [TEST_FILE...]}
-shift
-own_extra=("$@")
+pytest=${1:?usage: scripts/e2e-lanes.sh PYTEST}
 logs=tests/output/e2e-lanes
 mkdir -p "$logs"
 
@@ -33,8 +29,7 @@ shared=(tests/e2e/test_backup_restore_e2e.py tests/e2e/test_downloads_e2e.py tes
         tests/e2e/test_external_e2e.py)
 
 started=$SECONDS
-{ "$pytest" -q --durations=30 "${own[@]}" \
-    && { [ "${#own_extra[@]}" -eq 0 ] || "$pytest" -q --durations=5 "${own_extra[@]}"; }; } >"$logs/own.log" 2>&1 &
+"$pytest" -q --durations=30 "${own[@]}" >"$logs/own.log" 2>&1 &
 own_pid=$!
 "$pytest" -q --durations=30 "${shared[@]}" >"$logs/shared.log" 2>&1 &
 shared_pid=$!
