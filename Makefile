@@ -75,20 +75,25 @@ cluster-smoke:
 	$(MAKE) --no-print-directory cluster-test
 
 ## demo: deploy and verify the stack on the cluster of $KUBECONFIG when it
-## answers, else on the local cluster (make cluster); then print how to reach it
+## answers, else on the local cluster (make cluster); then print how to reach it.
+## The local cluster gets inventories/local (the images it built), any other
+## cluster inventories/example (the roles' public images)
 .PHONY: demo
 DEMO_NS := mlops
 DEMO_KUBECTL = kubectl --kubeconfig $$kubeconfig -n $(DEMO_NS)
 demo: setup
-	@kubeconfig=$$KUBECONFIG; \
+	@kubeconfig=$$KUBECONFIG; local=$(CURDIR)/.tools/cluster/kubeconfig; \
 	if kubectl --kubeconfig "$$kubeconfig" version --request-timeout=5s >/dev/null 2>&1; then \
 	  echo "[demo] using the cluster of $$kubeconfig"; \
 	else \
 	  echo "[demo] no cluster answers at $$kubeconfig: bringing up the local cluster"; \
 	  $(MAKE) --no-print-directory cluster; \
-	  kubeconfig=$(CURDIR)/.tools/cluster/kubeconfig; \
+	  kubeconfig=$$local; \
 	fi; \
-	KUBECONFIG=$$kubeconfig ansible-playbook -i inventories/local -e mlops_namespace=$(DEMO_NS) playbooks/site.yml; \
+	inventory=inventories/example; \
+	if [ "$$(realpath -m "$$kubeconfig")" = "$$(realpath -m "$$local")" ]; then inventory=inventories/local; fi; \
+	echo "[demo] inventory $$inventory"; \
+	KUBECONFIG=$$kubeconfig ansible-playbook -i $$inventory -e mlops_namespace=$(DEMO_NS) playbooks/site.yml; \
 	echo; \
 	echo "The stack runs in namespace $(DEMO_NS) (kubeconfig $$kubeconfig)."; \
 	echo; \
@@ -114,7 +119,7 @@ demo: setup
 	echo "  $(DEMO_KUBECTL) get secret mlflow-database -o jsonpath='{.data.password}' | base64 -d; echo"; \
 	echo "  superuser postgres: Secret $(DEMO_NS)/postgresql-auth (key postgres-password)"; \
 	echo; \
-	echo "Remove: ansible-playbook -i inventories/local playbooks/uninstall.yml [-e mlops_purge=true]"
+	echo "Remove: KUBECONFIG=$$kubeconfig ansible-playbook -i $$inventory -e mlops_namespace=$(DEMO_NS) playbooks/uninstall.yml [-e mlops_purge=true]"
 
 ## molecule: the delegated default scenario on the cluster of $$KUBECONFIG:
 ## converge (site.yml), idempotence, verify (pods, testinfra, verify.yml), purge

@@ -116,10 +116,6 @@ build_args() {
   case $1 in
     mlflow)
       printf -- '--build-arg=MLFLOW_VERSION=%s\n' "$(mlflow_version)"
-      printf -- '--build-arg=PSYCOPG_VERSION=%s\n' "$(pin psycopg 3.3.9)"
-      printf -- '--build-arg=PSYCOPG2_VERSION=%s\n' "$(pin psycopg2-binary 2.9.13)"
-      printf -- '--build-arg=BOTO3_VERSION=%s\n' "$(pin boto3 1.44.8)"
-      printf -- '--build-arg=PROMETHEUS_FLASK_EXPORTER_VERSION=%s\n' "$(pin prometheus-flask-exporter 0.23.2)"
       ;;
     ee)
       printf -- '--build-arg=ANSIBLE_VERSION=%s\n' "$(pin ansible 12.3.0)"

@@ -147,3 +147,26 @@ def test_mlflow_resources_default_to_the_seed_table():
 
 def test_mlflow_background_jobs_are_off_by_default():
     assert _load("mlflow", "defaults", "main.yml")["mlflow_job_execution"] is False
+
+
+# Registries anyone's cluster can pull from without an account of ours.
+PUBLIC_REGISTRIES = {"docker.io", "ghcr.io", "quay.io", "cgr.dev"}
+IMAGE_DEFAULTS = [("minio", "minio_image"), ("postgresql", "postgresql_image"), ("mlflow", "mlflow_image")]
+
+
+def _chart_image(chart):
+    with open(os.path.join(REPO, "charts", chart, "values.yaml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["image"]
+
+
+@pytest.mark.parametrize("role,variable", IMAGE_DEFAULTS)
+def test_default_images_are_public_pinned_and_the_charts_agree(role, variable):
+    """A user's cluster pulls the default: fully qualified, a public registry,
+    a pinned tag (never latest), and the chart's own default is the same image."""
+    image = _load(role, "defaults", "main.yml")[variable]
+    assert image["registry"] in PUBLIC_REGISTRIES, image
+    assert re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)+", image["repository"]), image
+    assert image["tag"] and image["tag"] != "latest" and not image["tag"].startswith("latest"), image
+    chart = _chart_image(role)
+    fields = ("registry", "repository", "tag")
+    assert [chart[field] for field in fields] == [image[field] for field in fields]

@@ -527,7 +527,9 @@ def test_minio_standalone_defaults():
     svc = one(docs, "Service", "minio")
     # The console is not exposed by default: not on the Service (port-forward the pod).
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"api": 9000}
-    assert container["image"] == "mlops-stack/minio:v0.0.0-20260212201848-7aac2a2c5b7c"
+    assert container["image"] == "docker.io/pgsty/silo:RELEASE.2026-09-16T00-00-00Z"
+    # Arguments only: the image's entrypoint names the server binary (silo in the fork).
+    assert "command" not in container and container["args"][0] == "server"
     assert not find(docs, "Job")
 
 
@@ -649,7 +651,7 @@ def test_mlflow_defaults():
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert server[probe]["httpGet"]["path"] == "/health"
     assert {"mlflow", "mlflow:*", "mlflow.mlops.svc.cluster.local:*", "localhost:*"} <= set(_allowed_hosts(docs))
-    assert server["image"] == "mlops-stack/mlflow:3.17.2"
+    assert server["image"] == "ghcr.io/mlflow/mlflow:v3.17.2-full"
     # The auth ini, pgpass and AWS credentials files carry passwords:
     # memory-backed, never a ConfigMap; the server's environment gets only
     # the password-less URI and the files' paths.
