@@ -80,6 +80,8 @@ cluster-smoke:
 ## cluster inventories/example (the roles' public images)
 .PHONY: demo
 DEMO_NS := mlops
+# More ansible-playbook options for site.yml, e.g. DEMO_ARGS="-e mlops_tls=false".
+DEMO_ARGS ?=
 DEMO_KUBECTL = kubectl --kubeconfig $$kubeconfig -n $(DEMO_NS)
 demo: setup
 	@kubeconfig=$$KUBECONFIG; local=$(CURDIR)/.tools/cluster/kubeconfig; \
@@ -93,7 +95,7 @@ demo: setup
 	inventory=inventories/example; \
 	if [ "$$(realpath -m "$$kubeconfig")" = "$$(realpath -m "$$local")" ]; then inventory=inventories/local; fi; \
 	echo "[demo] inventory $$inventory"; \
-	KUBECONFIG=$$kubeconfig ansible-playbook -i $$inventory -e mlops_namespace=$(DEMO_NS) playbooks/site.yml; \
+	KUBECONFIG=$$kubeconfig ansible-playbook -i $$inventory -e mlops_namespace=$(DEMO_NS) $(DEMO_ARGS) playbooks/site.yml; \
 	echo; \
 	echo "The stack runs in namespace $(DEMO_NS) (kubeconfig $$kubeconfig)."; \
 	echo; \

@@ -24,6 +24,10 @@ description:
   - O(state=released) clears the holder, if O(holder) still has it.
 author:
   - mlops.stack contributors (@mlops-stack)
+extends_documentation_fragment:
+  - mlops.stack.k8s_auth
+requirements:
+  - kubernetes >= 24.2
 attributes:
   check_mode:
     description: Reads the Lease and fails as a claim would, without writing it.
@@ -63,19 +67,6 @@ options:
   labels:
     description: Labels of the Lease, added when it is claimed.
     type: dict
-  kubeconfig:
-    description:
-      - Path to the kubeconfig.
-      - Without it and O(context), E(K8S_AUTH_HOST) with the bearer token E(K8S_AUTH_API_KEY) come
-        first (as an AWX bearer-token credential sets them, with E(K8S_AUTH_SSL_CA_CERT) and
-        E(K8S_AUTH_VERIFY_SSL)), then E(K8S_AUTH_KUBECONFIG) and E(K8S_AUTH_CONTEXT), then the in-cluster
-        service account, then E(KUBECONFIG), then C(~/.kube/config) (docs/awx.md).
-    type: path
-  context:
-    description: Context of O(kubeconfig) to use.
-    type: str
-requirements:
-  - kubernetes >= 24.2
 """
 
 EXAMPLES = r"""

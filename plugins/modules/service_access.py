@@ -25,6 +25,10 @@ description:
   - Changes nothing in the cluster, so it reports no change.
 author:
   - mlops.stack contributors (@mlops-stack)
+extends_documentation_fragment:
+  - mlops.stack.k8s_auth
+requirements:
+  - kubernetes >= 24.2
 attributes:
   check_mode:
     description: Reads as in a normal run; the CA file on the controller is written too.
@@ -50,19 +54,6 @@ options:
       - Name of the ConfigMap with the CA bundle (key C(ca.crt)) that verifies the Service.
       - Read only when O(service) serves TLS.
     type: str
-  kubeconfig:
-    description:
-      - Path to the kubeconfig.
-      - Without it and O(context), E(K8S_AUTH_HOST) with the bearer token E(K8S_AUTH_API_KEY) come
-        first (as an AWX bearer-token credential sets them, with E(K8S_AUTH_SSL_CA_CERT) and
-        E(K8S_AUTH_VERIFY_SSL)), then E(K8S_AUTH_KUBECONFIG) and E(K8S_AUTH_CONTEXT), then the in-cluster
-        service account, then E(KUBECONFIG), then C(~/.kube/config) (docs/awx.md).
-    type: path
-  context:
-    description: Context of O(kubeconfig) to use.
-    type: str
-requirements:
-  - kubernetes >= 24.2
 """
 
 EXAMPLES = r"""

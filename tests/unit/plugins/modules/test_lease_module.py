@@ -1,18 +1,24 @@
-"""The lease module: its documentation matches its options, and it fails in one line."""
+"""The lease and service_access modules: their documentation matches their options;
+the lease module fails in one line."""
 
 import pytest
 import yaml
 
+from ansible_collections.mlops.stack.plugins.doc_fragments import k8s_auth
 from ansible_collections.mlops.stack.plugins.module_utils.errors import ParameterError
-from ansible_collections.mlops.stack.plugins.modules import backup, lease, restore
+from ansible_collections.mlops.stack.plugins.modules import backup, lease, restore, service_access
 
 
-def test_docs_name_every_option():
-    doc = yaml.safe_load(lease.DOCUMENTATION)
-    assert set(doc["options"]) == set(lease.argspec())
+@pytest.mark.parametrize("module", [lease, service_access])
+def test_docs_name_every_option(module):
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    # kubeconfig and context come from the k8s_auth fragment, as in every module that calls the API.
+    assert doc["extends_documentation_fragment"] == ["mlops.stack.k8s_auth"]
+    fragment = yaml.safe_load(k8s_auth.ModuleDocFragment.DOCUMENTATION)["options"]
+    assert set(doc["options"]) | set(fragment) == set(module.argspec())
     assert doc["attributes"]["check_mode"]["support"] == "full"
-    yaml.safe_load(lease.EXAMPLES)
-    yaml.safe_load(lease.RETURN)
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
 
 
 @pytest.mark.parametrize("module", [backup, restore])
