@@ -323,14 +323,12 @@ def free_port():
 
 @contextlib.contextmanager
 def mlflow_endpoint(namespace):
-    """Yields (url, path): the Service ClusterIP, else the pod IP, else a port-forward
-    this function starts and stops by its PID."""
+    """Yields (url, path): the pod IP, else a port-forward this function starts and
+    stops by its PID. Not the Service's ClusterIP: MLflow's Host check admits the
+    Service's names, localhost and the pod's own IP, and the host cannot resolve
+    the names (its /health answers any Host, so it cannot tell)."""
     service = json.loads(kubectl("-n", namespace, "get", "service", "mlflow", "-o", "json").stdout)
     port = service["spec"]["ports"][0]["port"]
-    url = "http://%s:%d" % (service["spec"]["clusterIP"], port)
-    if healthy(url):
-        yield url, "service ClusterIP %s" % url
-        return
     pod_ip = kubectl("-n", namespace, "get", "pod", pod_name(namespace, "mlflow"),
                      "-o", "jsonpath={.status.podIP}").stdout.strip()
     url = "http://%s:%d" % (pod_ip, port)
@@ -345,7 +343,7 @@ def mlflow_endpoint(namespace):
         deadline = time.monotonic() + 30
         while not healthy(url):
             if forward.poll() is not None or time.monotonic() > deadline:
-                raise BenchError("MLflow in %s answers neither on its ClusterIP, its pod IP nor a port-forward"
+                raise BenchError("MLflow in %s answers neither on its pod IP nor through a port-forward"
                                  % namespace)
             time.sleep(0.5)
         yield url, "kubectl port-forward (PID %d) %s" % (forward.pid, url)
