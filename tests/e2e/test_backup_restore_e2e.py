@@ -284,6 +284,22 @@ def mlflow_state():
             (gc["metadata"].get("annotations") or {}).get(annotation), gc["spec"].get("suspend", False))
 
 
+def port_forwards_of(namespace):
+    """PIDs of the kubectl port-forward processes into namespace."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if b"port-forward" in args and namespace.encode() in args and os.path.basename(args[0]) == b"kubectl":
+            pids.append(int(entry))
+    return pids
+
+
 def test_a_restore_killed_half_way_is_brought_back_by_the_next(stack, tmp_path):
     """restore.yml is killed (SIGKILL to its process group: no rescue, no always) once it has
     stopped MLflow and started restoring the set; MLflow stays down, its gc suspended, the
@@ -325,6 +341,16 @@ def test_a_restore_killed_half_way_is_brought_back_by_the_next(stack, tmp_path):
         if killed.poll() is None:
             os.killpg(killed.pid, signal.SIGKILL)
         killed.communicate(timeout=60)
+        # The killed run's port-forwards outlive it (port-forward.sh starts them in
+        # a session of their own, and the run's disconnect never came): stop them.
+        # They are the only ones naming this session's namespace now (this lane
+        # runs one test at a time).
+        for pid in port_forwards_of(NAMESPACE):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while port_forwards_of(NAMESPACE) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_forwards_of(NAMESPACE), "the killed run's port-forwards would not stop"
     assert "Restore the set]" in "".join(seen), "".join(seen)[-3000:]
     replicas, _ready, stopped, gc_stopped, suspended = mlflow_state()
     assert (replicas, stopped, gc_stopped, suspended) == (0, "1", "suspended", True), mlflow_state()
