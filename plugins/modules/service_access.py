@@ -114,14 +114,17 @@ from ansible_collections.mlops.stack.plugins.module_utils import k8s
 from ansible_collections.mlops.stack.plugins.module_utils.common import ModuleDeclaration
 from ansible_collections.mlops.stack.plugins.module_utils.errors import KubernetesError
 
+try:
+    from kubernetes.client.exceptions import ApiException
+except ImportError:  # pragma: no cover - reported through k8s.KUBERNETES_IMPORT_ERROR
+    ApiException = None
+
 # The annotation the collection's server charts put on a Service that serves TLS.
 TLS_ANNOTATION = "mlops.stack/tls"
 
 
 def _read(action, read, name, namespace):
     """An object read with read(name, namespace), or None when it does not exist."""
-    from kubernetes.client.exceptions import ApiException
-
     try:
         return read(name, namespace)
     except ApiException as error:
@@ -169,10 +172,8 @@ def read_access(api, params):
 
 def run_service_access(module):
     module.require("kubernetes", k8s.KUBERNETES_IMPORT_ERROR)
-    from kubernetes.client import CoreV1Api
-
     params = module.params
-    api = CoreV1Api(k8s.kubernetes_client(params["kubeconfig"], params["context"]))
+    api = k8s.CoreV1Api(k8s.kubernetes_client(params["kubeconfig"], params["context"]))
     return read_access(api, params)
 
 
